@@ -1,0 +1,130 @@
+/**
+ * Configuration from the environment, exactly as the contract lists it. A bad value stops start-up with one line
+ * naming the variable: a gateway that starts half-configured fails later, in front of a user.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Config {
+  /** null: start the embedded simulator and use it. */
+  epmwareUrl: URL | null;
+  epmwareToken: string | null;
+  port: number;
+  host: string;
+  taskPollIntervalMs: number;
+  upstreamTimeoutMs: number;
+  upstreamRateLimitPerMin: number;
+  maxUploadBytes: number;
+  cacheTtlMs: number;
+  corsOrigins: string[];
+  introspection: boolean;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Why a few seconds: long enough to absorb a dashboard's burst of identical reads, short enough that data
+ * edited in EPMware's own UI shows up before a person notices. */
+export const DEFAULT_CACHE_TTL_MS = 5_000;
+
+type Env = Record<string, string | undefined>;
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === '' ? undefined : value;
+}
+
+function integer(
+  env: Env,
+  name: string,
+  fallback: number,
+  { min, max }: { min: number; max?: number },
+): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min) throw new ConfigError(name, `must be at least ${min}, got ${raw}`);
+  if (max !== undefined && value > max) throw new ConfigError(name, `must be at most ${max}, got ${raw}`);
+  return value;
+}
+
+function httpUrl(env: Env, name: string): URL | null {
+  const raw = read(env, name);
+  if (raw === undefined) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `not a URL: "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(name, `must be an http(s) URL, got "${url.protocol}"`);
+  }
+  return url;
+}
+
+function origins(env: Env, name: string): string[] {
+  const raw = read(env, name);
+  if (raw === undefined) return [];
+  return raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+    .map((item) => {
+      let url: URL;
+      try {
+        url = new URL(item);
+      } catch {
+        throw new ConfigError(name, `not an origin: "${item}"`);
+      }
+      if (url.origin === 'null' || `${url.origin}` !== item.replace(/\/$/, '')) {
+        throw new ConfigError(name, `not an origin (scheme://host[:port]): "${item}"`);
+      }
+      return url.origin;
+    });
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
+function logLevel(env: Env, name: string): LogLevel {
+  const raw = read(env, name)?.toLowerCase() ?? 'info';
+  if (raw === 'debug' || raw === 'info' || raw === 'warn' || raw === 'error') return raw;
+  throw new ConfigError(name, `expected debug, info, warn or error, got "${raw}"`);
+}
+
+function host(env: Env, name: string): string {
+  const raw = read(env, name) ?? '127.0.0.1';
+  if (/[\s/]/.test(raw)) throw new ConfigError(name, `not a host name or address: "${raw}"`);
+  return raw;
+}
+
+export function loadConfig(env: Env): Config {
+  return {
+    epmwareUrl: httpUrl(env, 'EPMWARE_URL'),
+    epmwareToken: read(env, 'EPMWARE_TOKEN') ?? null,
+    port: integer(env, 'PORT', 4000, { min: 0, max: 65_535 }),
+    host: host(env, 'HOST'),
+    taskPollIntervalMs: integer(env, 'TASK_POLL_INTERVAL_MS', 2_000, { min: 50 }),
+    upstreamTimeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 30_000, { min: 1 }),
+    upstreamRateLimitPerMin: integer(env, 'UPSTREAM_RATE_LIMIT_PER_MIN', 100, { min: 1 }),
+    maxUploadBytes: integer(env, 'MAX_UPLOAD_BYTES', 52_428_800, { min: 1 }),
+    cacheTtlMs: integer(env, 'CACHE_TTL_MS', DEFAULT_CACHE_TTL_MS, { min: 0 }),
+    corsOrigins: origins(env, 'CORS_ORIGINS'),
+    introspection: boolean(env, 'INTROSPECTION', true),
+    logLevel: logLevel(env, 'LOG_LEVEL'),
+  };
+}

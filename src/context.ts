@@ -1,0 +1,54 @@
+/**
+ * A new context per request: the credential it carries and the EPMware endpoints bound to it. Pothos' dataloader
+ * plugin caches its loaders on this object, so loaders (and everything they fetched) live exactly one request and
+ * never cross credentials.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Config } from './config.ts';
+import { SecurityDirectory } from './directory.ts';
+import { unauthenticated } from './errors.ts';
+import type { Logger } from './observability/logger.ts';
+import type { GatewayMetrics } from './observability/metrics.ts';
+import type { TaskWatcher } from './tasks/task-watcher.ts';
+import type { UpstreamClient } from './upstream/client.ts';
+import { type Credential, resolveCredential } from './upstream/credential.ts';
+import { Epmware } from './upstream/epmware.ts';
+
+/** Long-lived parts the gateway builds once and every request shares. */
+export interface Services {
+  config: Config;
+  upstream: UpstreamClient;
+  metrics: GatewayMetrics;
+  /** Structured JSON logs; never handed a token, a header or a variable. */
+  logger: Logger;
+  /** Shared task pollers behind Subscription.taskUpdates. */
+  taskWatcher: TaskWatcher;
+}
+
+export interface Context {
+  requestId: string;
+  /** This gateway's origin as the client reached it, for links such as Task.downloadUrl. */
+  origin: string;
+  services: Services;
+  credential: Credential | null;
+  /** The endpoints bound to this request's credential; UNAUTHENTICATED when it has none. */
+  epmware(): Epmware;
+  /** This request's users, groups and memberships, each fetched at most once. */
+  directory: SecurityDirectory;
+}
+
+export function createContext(
+  services: Services,
+  request: { authorization: string | null | undefined; origin: string },
+  requestId: string = randomUUID(),
+): Context {
+  const { authorization, origin } = request;
+  const credential = resolveCredential(authorization, services.config.epmwareToken);
+  let api: Epmware | undefined;
+  const epmware = (): Epmware => {
+    if (!credential) throw unauthenticated();
+    api ??= new Epmware(services.upstream, credential);
+    return api;
+  };
+  return { requestId, origin, services, credential, epmware, directory: new SecurityDirectory(epmware) };
+}

@@ -1,0 +1,188 @@
+/**
+ * One request's view of EPMware's security data. EPMware lists users, groups and memberships only whole, so each
+ * list is fetched at most once per request (and per credential, since a context has one) and indexed by name
+ * case-insensitively: the upstream spells the same user `john.smith` in the users list and `JOHN.SMITH` in a group.
+ *
+ * Everything the read graph knows about users and groups goes through here, so a mutation's `forget()` is enough
+ * for every later field of the same request to see the change.
+ */
+import DataLoader from 'dataloader';
+import { GatewayError } from './errors.ts';
+import type { Epmware } from './upstream/epmware.ts';
+import type { EpmGroup, EpmUser } from './upstream/types.ts';
+
+/** The key a user or group name is matched by, across every endpoint. */
+export function nameKey(name: string): string {
+  return name.trim().toLowerCase();
+}
+
+export interface Index<T> {
+  list: T[];
+  byKey: Map<string, T>;
+}
+
+export interface Memberships {
+  /** group key -> member user keys */
+  usersByGroup: Map<string, string[]>;
+  /** user key -> group keys */
+  groupsByUser: Map<string, string[]>;
+  /** user or group key -> the name as the memberships answer spells it (members in upper case) */
+  spelling: { users: Map<string, string>; groups: Map<string, string> };
+}
+
+function index<T>(list: T[], name: (item: T) => string): Index<T> {
+  return { list, byKey: new Map(list.map((item) => [nameKey(name(item)), item])) };
+}
+
+/**
+ * A user's groups in one order whichever endpoint answered (the per-user endpoint lists them in assignment
+ * order, the inverted map in the groups' order): by name, case-insensitively.
+ */
+function byName(names: string[]): string[] {
+  return names
+    .map((name) => [nameKey(name), name] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, name]) => name);
+}
+
+/** EPMware answers 404 for a user or group it does not know: for a membership question that means "none". */
+function noneWhenUnknown(error: unknown): string[] {
+  if (error instanceof GatewayError && error.code === 'NOT_FOUND') return [];
+  throw error;
+}
+
+export class SecurityDirectory {
+  #users = new Map<string, Promise<Index<EpmUser>>>();
+  #groups: Promise<Index<EpmGroup>> | undefined;
+  #memberships: Promise<Memberships> | undefined;
+  /** Answers of the one-user and one-group membership endpoints, by key. */
+  #groupsOfOne = new Map<string, Promise<string[]>>();
+  #membersOfOne = new Map<string, Promise<string[]>>();
+
+  // Batching only (cache: false): the caching lives in the maps above, which forget() clears. A DataLoader
+  // cache would keep serving a membership a mutation in the same request has just changed.
+  #groupsOf = new DataLoader<string, string[], string>((names) => this.#loadGroupsOf(names), {
+    cache: false,
+  });
+  #membersOf = new DataLoader<string, string[], string>((names) => this.#loadMembersOf(names), {
+    cache: false,
+  });
+
+  constructor(private readonly epmware: () => Epmware) {}
+
+  /** All users (of one userType, when given: EPMware filters that itself). */
+  users(userType?: string): Promise<Index<EpmUser>> {
+    const key = userType ?? '';
+    let entry = this.#users.get(key);
+    if (!entry) {
+      entry = this.epmware()
+        .listUsers(userType)
+        .then((list) => index(list, (user) => user.userName));
+      this.#users.set(key, entry);
+    }
+    return entry;
+  }
+
+  groups(): Promise<Index<EpmGroup>> {
+    this.#groups ??= this.epmware()
+      .listGroups()
+      .then((list) => index(list, (group) => group.name));
+    return this.#groups;
+  }
+
+  /** Every group's members in one call, inverted so a user's groups cost nothing more. */
+  memberships(): Promise<Memberships> {
+    this.#memberships ??= this.epmware()
+      .groupMembers()
+      .then((entries) => {
+        const usersByGroup = new Map<string, string[]>();
+        const groupsByUser = new Map<string, string[]>();
+        const spelling = { users: new Map<string, string>(), groups: new Map<string, string>() };
+        for (const entry of entries) {
+          const groupKey = nameKey(entry.groupName);
+          spelling.groups.set(groupKey, entry.groupName);
+          const members = new Set<string>();
+          for (const member of entry.users) {
+            const userKey = nameKey(member);
+            if (members.has(userKey)) continue;
+            spelling.users.set(userKey, member);
+            members.add(userKey);
+          }
+          usersByGroup.set(groupKey, [...members]);
+          for (const member of members) {
+            const groups = groupsByUser.get(member);
+            if (groups) groups.push(groupKey);
+            else groupsByUser.set(member, [groupKey]);
+          }
+        }
+        return { usersByGroup, groupsByUser, spelling };
+      });
+    return this.#memberships;
+  }
+
+  /** The names of a user's groups, as EPMware spells them, by name. Calls made in one tick are answered together. */
+  groupsOf(userName: string): Promise<string[]> {
+    return this.#groupsOf.load(userName);
+  }
+
+  /** The names of a group's members, as EPMware spells them (upper case). Batched like groupsOf. */
+  membersOf(groupName: string): Promise<string[]> {
+    return this.#membersOf.load(groupName);
+  }
+
+  /** After a write: the next read in this request fetches afresh. */
+  forget(): void {
+    this.#users.clear();
+    this.#groups = undefined;
+    this.#memberships = undefined;
+    this.#groupsOfOne.clear();
+    this.#membersOfOne.clear();
+  }
+
+  // A lone user (a profile screen: `user(userName) { groups }`) asks EPMware for that user's groups only — a few
+  // bytes, where every group's member list is megabytes on a large tenant. Two or more users (a list screen, a
+  // nested query) take the whole map in one call instead: N calls would spend the credential's budget (100 a
+  // minute) far faster than the bytes cost. Once this request holds the whole map, it answers everyone for free.
+  // The price: a query that goes deeper from one user makes one small extra call before it needs the map.
+  async #loadGroupsOf(names: readonly string[]): Promise<Array<string[] | Error>> {
+    const [lone] = names;
+    if (names.length === 1 && lone !== undefined && !this.#memberships) {
+      const key = nameKey(lone);
+      let answer = this.#groupsOfOne.get(key);
+      if (!answer) {
+        answer = this.epmware()
+          .userGroups(lone)
+          .then((found) => found.groups, noneWhenUnknown);
+        this.#groupsOfOne.set(key, answer);
+      }
+      return [byName(await answer)];
+    }
+    const { groupsByUser, spelling } = await this.memberships();
+    return names.map((name) =>
+      byName((groupsByUser.get(nameKey(name)) ?? []).map((group) => spelling.groups.get(group) ?? group)),
+    );
+  }
+
+  /** The same choice for groups: one group's members alone, or every group's at once. */
+  async #loadMembersOf(names: readonly string[]): Promise<Array<string[] | Error>> {
+    const [lone] = names;
+    if (names.length === 1 && lone !== undefined && !this.#memberships) {
+      const key = nameKey(lone);
+      let answer = this.#membersOfOne.get(key);
+      if (!answer) {
+        answer = this.epmware()
+          .groupMembers(lone)
+          .then(
+            (found) => found.find((entry) => nameKey(entry.groupName) === key)?.users ?? [],
+            noneWhenUnknown,
+          );
+        this.#membersOfOne.set(key, answer);
+      }
+      return [await answer];
+    }
+    const { usersByGroup, spelling } = await this.memberships();
+    return names.map((name) =>
+      (usersByGroup.get(nameKey(name)) ?? []).map((user) => spelling.users.get(user) ?? user),
+    );
+  }
+}

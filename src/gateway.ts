@@ -1,0 +1,132 @@
+/**
+ * createGateway(config) builds the whole HTTP surface — GraphQL (HTTP, SSE, WebSocket), the export download route,
+ * health and metrics — without listening; main.ts and the tests decide where it listens.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createYoga, maskError as defaultMaskError } from 'graphql-yoga';
+import type { Config } from './config.ts';
+import { type Context, createContext, type Services } from './context.ts';
+import { findGatewayError, toGraphQLError } from './errors.ts';
+import { createLogger, type LogDestination, yogaLogger } from './observability/logger.ts';
+import { GatewayMetrics } from './observability/metrics.ts';
+import { corsPolicy } from './plugins/cors.ts';
+import { gatewayPlugins } from './plugins/index.ts';
+import { logHttpExchange, REQUEST_ID_HEADER, requestIdFrom } from './plugins/request-logging.ts';
+import { EXPORT_FILE_ROUTE, handleExportDownload } from './routes/export-download.ts';
+import { handleOperations } from './routes/operations.ts';
+import { sendJson } from './routes/respond.ts';
+import { schema } from './schema/index.ts';
+import { TaskWatcher } from './tasks/task-watcher.ts';
+import { attachWebSocket, webSocketContext } from './transports/websocket.ts';
+import { UpstreamClient, type UpstreamTuning } from './upstream/client.ts';
+
+export interface GatewayOptions {
+  /** A token to pre-fill GraphiQL with: only ever the embedded simulator's demo token. */
+  demoToken?: string;
+  /** Upstream client knobs beyond the configuration (tests shorten windows; the benchmark's baseline). */
+  upstream?: UpstreamTuning;
+  /** Where JSON log lines go (default stdout); tests capture them here. */
+  logStream?: LogDestination;
+}
+
+/** Room for a multipart request's JSON parts and boundaries around a file of MAX_UPLOAD_BYTES. */
+const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
+
+export interface Gateway {
+  server: Server;
+  services: Services;
+  listen(port?: number, host?: string): Promise<URL>;
+  close(): Promise<void>;
+}
+
+export function createGateway(config: Config, options: GatewayOptions = {}): Gateway {
+  if (!config.epmwareUrl)
+    throw new Error('createGateway needs config.epmwareUrl (main.ts starts the simulator)');
+  const metrics = new GatewayMetrics();
+  const upstream = new UpstreamClient({
+    baseUrl: config.epmwareUrl,
+    timeoutMs: config.upstreamTimeoutMs,
+    rateLimitPerMin: config.upstreamRateLimitPerMin,
+    cacheTtlMs: config.cacheTtlMs,
+    metrics,
+    ...options.upstream,
+  });
+  const taskWatcher = new TaskWatcher({ upstream, metrics, intervalMs: config.taskPollIntervalMs });
+  const logger = createLogger(config.logLevel, options.logStream);
+  const services: Services = { config, upstream, metrics, taskWatcher, logger };
+
+  const yoga = createYoga<Record<string, unknown>, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    graphiql: options.demoToken
+      ? { headers: JSON.stringify({ Authorization: `Token ${options.demoToken}` }, null, 2) }
+      : true,
+    // WebSocket operations have no fetch Request: their transport builds the Context from connection_init.
+    context: (initial) =>
+      webSocketContext(initial) ??
+      createContext(
+        services,
+        {
+          authorization: initial.request.headers.get('authorization'),
+          origin: new URL(initial.request.url).origin,
+        },
+        typeof initial.requestId === 'string' ? initial.requestId : undefined,
+      ),
+    logging: yogaLogger(logger),
+    cors: corsPolicy(config.corsOrigins),
+    batching: false,
+    // Yoga's one limit applies to uploads; JSON requests get a much smaller one (plugins/body-limit.ts).
+    maxRequestBodySize: config.maxUploadBytes + MULTIPART_OVERHEAD_BYTES,
+    maskedErrors: {
+      maskError(error, message, isDev) {
+        const known = findGatewayError(error);
+        return known ? toGraphQLError(known, error) : defaultMaskError(error, message, isDev);
+      },
+    },
+    plugins: gatewayPlugins(services),
+  });
+
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    logHttpExchange(logger, req, res, requestId);
+    if (path === '/graphql') return void yoga(req, res, { requestId });
+    const download = EXPORT_FILE_ROUTE.exec(path);
+    if (download?.[1]) return void handleExportDownload(download[1], req, res, services);
+    void handleOperations(path, req, res, services).then((handled) => {
+      if (!handled) sendJson(res, 404, { code: 'NOT_FOUND', message: `No route for ${req.method} ${path}` });
+    });
+  });
+  const webSocket = attachWebSocket(server, yoga, services);
+
+  return {
+    server,
+    services,
+    listen(port = config.port, host = config.host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          const address = server.address() as AddressInfo;
+          const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+          resolve(new URL(`http://${shownHost}:${address.port}/graphql`));
+        });
+      });
+    },
+    async close() {
+      // Stop accepting first; then end what is long-lived (subscriptions); then wait for in-flight requests, and
+      // only then close the upstream pool they use. main.ts bounds the whole by a deadline.
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Subscribers get `complete` and pollers stop before any socket goes away.
+      await taskWatcher.close();
+      await webSocket.close();
+      // A keep-alive connection that finishes its last request after close() began would otherwise linger.
+      const sweep = setInterval(() => server.closeIdleConnections(), 100);
+      server.closeIdleConnections();
+      await drained.finally(() => clearInterval(sweep));
+      await upstream.close();
+    },
+  };
+}

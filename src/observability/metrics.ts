@@ -1,0 +1,84 @@
+/**
+ * The gateway's Prometheus metrics, one registry per gateway instance (tests run several in one process).
+ * Labels are endpoint labels, methods, statuses and classes: never tokens, user names or task ids.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+
+  readonly graphqlOperations = new Counter({
+    name: 'gateway_graphql_operations_total',
+    help: 'GraphQL operations executed, by operation type and outcome',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamRequests = new Counter({
+    name: 'gateway_upstream_requests_total',
+    help: 'Requests sent to EPMware, by endpoint, method and HTTP status (0 when no answer came)',
+    labelNames: ['endpoint', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamDuration = new Histogram({
+    name: 'gateway_upstream_request_duration_seconds',
+    help: 'Latency of requests sent to EPMware',
+    labelNames: ['endpoint', 'method'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly upstreamRetries = new Counter({
+    name: 'gateway_upstream_retries_total',
+    help: 'Upstream GETs retried after a 502/503/504, a 429 or a connection error',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamRateLimited = new Counter({
+    name: 'gateway_upstream_429_total',
+    help: 'Upstream answers with status 429',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  readonly cacheLookups = new Counter({
+    name: 'gateway_upstream_cache_lookups_total',
+    help: 'Per-credential GET cache lookups, by endpoint and result (hit, miss, coalesced)',
+    labelNames: ['endpoint', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly budgetQueueLength = new Gauge({
+    name: 'gateway_budget_queue_length',
+    help: 'Upstream requests waiting for the per-credential budget, by priority',
+    labelNames: ['priority'] as const,
+    registers: [this.registry],
+  });
+
+  readonly budgetRejections = new Counter({
+    name: 'gateway_budget_rejections_total',
+    help: 'Requests answered RATE_LIMITED because the budget could not serve them in time',
+    labelNames: ['class'] as const,
+    registers: [this.registry],
+  });
+
+  readonly circuitOpen = new Gauge({
+    name: 'gateway_upstream_circuit_open',
+    help: '1 while the circuit breaker to EPMware is open',
+    registers: [this.registry],
+  });
+
+  readonly activeSubscriptions = new Gauge({
+    name: 'gateway_active_subscriptions',
+    help: 'GraphQL subscriptions currently open',
+    registers: [this.registry],
+  });
+
+  readonly activePollers = new Gauge({
+    name: 'gateway_active_task_pollers',
+    help: 'Task pollers currently running (one per credential and task)',
+    registers: [this.registry],
+  });
+}

@@ -1,0 +1,30 @@
+/**
+ * The Yoga/envelop plugins every GraphQL request goes through, in order: request-level refusals first (CSRF, body
+ * size) so a refused request is never read, then document limits (parse and validation, before any upstream
+ * call), then observation (metrics, logs), and last the mapping of Yoga's error codes to the contract's.
+ * CORS is Yoga's `cors` option (see cors.ts), set in gateway.ts.
+ */
+import type { Plugin } from 'graphql-yoga';
+import type { Context, Services } from '../context.ts';
+import { jsonBodyLimitPlugin } from './body-limit.ts';
+import { contractCodesPlugin } from './contract-codes.ts';
+import { csrfPreventionPlugin } from './csrf.ts';
+import { introspectionPlugins } from './introspection.ts';
+import { operationMetricsPlugin } from './operation-metrics.ts';
+import { queryLimitsPlugin } from './query-limits.ts';
+import { operationLoggingPlugin } from './request-logging.ts';
+import { streamingUploadsPlugin } from './streaming-uploads.ts';
+
+export function gatewayPlugins(services: Services): Plugin<Context>[] {
+  const { config, metrics, logger } = services;
+  return [
+    csrfPreventionPlugin(),
+    jsonBodyLimitPlugin(),
+    streamingUploadsPlugin(config.maxUploadBytes),
+    queryLimitsPlugin({ hideFieldSuggestions: !config.introspection }),
+    ...introspectionPlugins(config.introspection),
+    operationMetricsPlugin(metrics),
+    operationLoggingPlugin(logger),
+    contractCodesPlugin(),
+  ];
+}

@@ -1,0 +1,64 @@
+/**
+ * /healthz, /readyz and /metrics: what an operator (or an orchestrator) asks the process.
+ * - /healthz: the process is alive and serving HTTP (no upstream involved, so a slow EPMware never gets a healthy
+ *   gateway restarted).
+ * - /readyz: EPMware's origin accepts a connection and the circuit breaker is closed. A TCP connect is the probe:
+ *   it needs no token, spends no rate-limit budget and does not depend on which endpoint answers unauthenticated.
+ * - /metrics: Prometheus text from the gateway's own registry.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import type { Services } from '../context.ts';
+import { sendJson } from './respond.ts';
+
+const PROBE_TIMEOUT_MS = 2_000;
+
+/** Resolves true when a TCP connection to the upstream origin opens within the timeout. */
+function canConnect(url: URL, timeoutMs: number): Promise<boolean> {
+  const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const finish = (reachable: boolean) => {
+      socket.destroy();
+      resolve(reachable);
+    };
+    socket.setTimeout(timeoutMs, () => finish(false));
+    socket.once('connect', () => finish(true));
+    socket.once('error', () => finish(false));
+  });
+}
+
+async function readiness(services: Services): Promise<{ ready: boolean; upstream: string; circuit: string }> {
+  const circuit = services.upstream.isCircuitOpen() ? 'open' : 'closed';
+  const url = services.config.epmwareUrl;
+  if (circuit === 'open' || !url)
+    return { ready: false, upstream: url ? 'not probed' : 'not configured', circuit };
+  const reachable = await canConnect(url, PROBE_TIMEOUT_MS);
+  return { ready: reachable, upstream: reachable ? 'reachable' : 'unreachable', circuit };
+}
+
+export async function handleOperations(
+  path: string,
+  _req: IncomingMessage,
+  res: ServerResponse,
+  services: Services,
+): Promise<boolean> {
+  if (path === '/healthz') {
+    sendJson(res, 200, { status: 'ok' });
+    return true;
+  }
+  if (path === '/readyz') {
+    const { ready, upstream, circuit } = await readiness(services);
+    sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', upstream, circuit });
+    return true;
+  }
+  if (path === '/metrics') {
+    const { registry } = services.metrics;
+    const body = await registry.metrics();
+    res.writeHead(200, { 'content-type': registry.contentType });
+    res.end(body);
+    return true;
+  }
+  return false;
+}

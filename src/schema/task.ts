@@ -1,0 +1,103 @@
+import { builder } from '../builder.ts';
+import { mapBounded, requestLimiter } from '../concurrency.ts';
+import type { Context } from '../context.ts';
+import { GatewayError, InputError } from '../errors.ts';
+import type { EpmTaskStatus } from '../upstream/types.ts';
+
+export const TaskState = builder.enumType('TaskState', {
+  values: ['RUNNING', 'SUCCEEDED', 'FAILED'] as const,
+});
+export type TaskStateValue = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+
+/** S -> SUCCEEDED, E -> FAILED, anything else (P, R, whatever EPMware adds) -> RUNNING. */
+export function taskState(status: string): TaskStateValue {
+  const code = status.trim().toUpperCase();
+  if (code === 'S') return 'SUCCEEDED';
+  if (code === 'E') return 'FAILED';
+  return 'RUNNING';
+}
+
+/** EPMware sends percentCompleted as a string ("40"); clients get an Int clamped to 0..100. */
+export function percentCompleted(raw: EpmTaskStatus['percentCompleted']): number {
+  const value = typeof raw === 'number' ? raw : Number.parseInt(String(raw ?? '0'), 10);
+  if (!Number.isFinite(value)) return 0;
+  return Math.min(100, Math.max(0, Math.round(value)));
+}
+
+/** Keeps the last `lines` lines of a log. */
+export function tailLines(log: string, lines: number): string {
+  if (lines <= 0) return '';
+  const parts = log.replace(/\n$/, '').split('\n');
+  return parts.slice(-lines).join('\n');
+}
+
+/** A task's status as fetched from get_status; null from loaders when EPMware says 404. */
+export const Task = builder.loadableNode(builder.objectRef<EpmTaskStatus>('Task'), {
+  description: 'An EPMware task (a deployment, export or ERP import run), from task/get_status',
+  id: { resolve: (task) => task.taskId },
+  // Many tasks in one request fan out concurrently (DataLoader collects them in one tick), bounded by the
+  // request's limiter; each failure stays with its own key. No DataLoader cache: a task's status changes while a
+  // subscription or a mutation holds the same context, so every load asks again (a query naming one task twice
+  // in one tick still costs one call: the batch is deduplicated).
+  loaderOptions: { cache: false },
+  load: async (taskIds: string[], ctx) => {
+    const unique = [...new Set(taskIds)];
+    const statuses = await mapBounded(
+      unique,
+      (taskId) => ctx.epmware().taskStatus(taskId),
+      requestLimiter(ctx),
+    );
+    const byId = new Map(unique.map((taskId, i) => [taskId, statuses[i] as EpmTaskStatus | Error]));
+    return taskIds.map((taskId) => byId.get(taskId) as EpmTaskStatus | Error);
+  },
+  fields: (t) => ({
+    taskId: t.exposeID('taskId', { nullable: false, description: "EPMware's own task id" }),
+    state: t.field({ type: TaskState, nullable: false, resolve: (task) => taskState(task.status) }),
+    status: t.exposeString('status', { nullable: false, description: 'The raw upstream status code' }),
+    percentCompleted: t.int({ nullable: false, resolve: (task) => percentCompleted(task.percentCompleted) }),
+    message: t.string({ nullable: true, resolve: (task) => task.message ?? null }),
+    done: t.boolean({ nullable: false, resolve: (task) => taskState(task.status) !== 'RUNNING' }),
+    log: t.string({
+      nullable: true,
+      description: 'The task log (get_log_file); tailLines keeps the last N lines',
+      args: { tailLines: t.arg.int() },
+      resolve: async (task, args, ctx) => {
+        if (args.tailLines != null && args.tailLines < 0) {
+          throw new InputError('tailLines must be zero or more');
+        }
+        const log = await ctx.epmware().taskLog(task.taskId);
+        return args.tailLines == null ? log : tailLines(log, args.tailLines);
+      },
+    }),
+    downloadUrl: t.string({
+      nullable: false,
+      description: "This gateway's route for the task's export file",
+      resolve: (task, _args, ctx) =>
+        new URL(`/exports/${encodeURIComponent(task.taskId)}/file`, ctx.origin).href,
+    }),
+  }),
+});
+
+builder.queryField('task', (t) =>
+  t.field({
+    type: Task,
+    nullable: true,
+    description: 'A task by its EPMware id; null when EPMware does not know it',
+    args: { taskId: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => {
+      const taskId = String(args.taskId).trim();
+      if (taskId === '') throw new InputError('taskId must not be blank');
+      return loadTaskOrNull(ctx, taskId);
+    },
+  }),
+);
+
+/** The task, or null when EPMware answers 404 for it. */
+export async function loadTaskOrNull(ctx: Context, taskId: string): Promise<EpmTaskStatus | null> {
+  try {
+    return await Task.getDataloader(ctx).load(taskId);
+  } catch (error) {
+    if (error instanceof GatewayError && error.code === 'NOT_FOUND') return null;
+    throw error;
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * graphql-transport-ws (graphql-ws over ws) on the gateway's own port and path, for Apollo Client, urql and Relay.
+ * Every operation goes through Yoga's envelop (`yoga.getEnveloped`), so parsing limits, validation rules, plugins
+ * and error masking are the ones HTTP requests get; only the way the token arrives differs (connection_init).
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { type ExecutionArgs, GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { Context as ConnectionContext } from 'graphql-ws';
+import { type Extra, useServer } from 'graphql-ws/use/ws';
+import { createGraphQLError, type YogaServerInstance } from 'graphql-yoga';
+import { WebSocketServer } from 'ws';
+import { type Context, createContext, type Services } from '../context.ts';
+import { findGatewayError, toGraphQLError } from '../errors.ts';
+
+export interface WebSocketTransport {
+  close(): Promise<void>;
+}
+
+type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
+type Enveloped = ReturnType<Yoga['getEnveloped']>;
+/** What the transport keeps per socket, next to graphql-ws' socket and upgrade request. */
+type SocketState = { authorization: string | null };
+type Connection = ConnectionContext<Record<string, unknown>, Extra & Partial<SocketState>>;
+
+const GRAPHQL_PATH = '/graphql';
+/** Where a WebSocket operation's Context travels to the gateway's Yoga `context` function. */
+const GATEWAY_CONTEXT = Symbol('gateway.webSocketContext');
+/** A subscribe message is a document and its variables: far below ws' 100 MiB default. */
+const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** How long close() waits for clients to see `complete` and then the close frame. */
+const SHUTDOWN_GRACE_MS = 1_000;
+
+/** The Context a WebSocket operation carries into Yoga's `context` function (undefined for HTTP requests). */
+export function webSocketContext(initial: object): Context | undefined {
+  return (initial as { [GATEWAY_CONTEXT]?: Context })[GATEWAY_CONTEXT];
+}
+
+export function attachWebSocket(server: Server, yoga: Yoga, services: Services): WebSocketTransport {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  const connections = new Set<Connection>();
+  // graphql-ws calls execute/subscribe with the args onSubscribe returned: find that operation's envelop again.
+  const envelopedByContext = new WeakMap<object, Enveloped>();
+  const envelopedFor = (args: ExecutionArgs): Enveloped => {
+    const enveloped = envelopedByContext.get(args.contextValue as object);
+    if (!enveloped) throw new Error('WebSocket operation without its envelop');
+    return enveloped;
+  };
+
+  const graphqlWs = useServer<Record<string, unknown>, SocketState>(
+    {
+      isProd: true,
+      onConnect(ctx) {
+        const { request } = ctx.extra;
+        if (!originAllowed(request, services.config.corsOrigins)) return false;
+        const authorization =
+          authorizationFrom(ctx.connectionParams) ?? request.headers.authorization ?? null;
+        // Contract: a WebSocket without a token is refused (4403) unless EPMWARE_TOKEN stands in for it.
+        if (!authorization && !services.config.epmwareToken) return false;
+        ctx.extra.authorization = authorization;
+        connections.add(ctx);
+        return true;
+      },
+      onClose(ctx) {
+        connections.delete(ctx);
+      },
+      async onSubscribe(ctx, _id, payload) {
+        try {
+          const context = createContext(services, {
+            authorization: ctx.extra.authorization,
+            origin: originOf(ctx.extra.request),
+          });
+          // No connectionParams here: they hold the token, and plugins may log the initial context.
+          const enveloped = yoga.getEnveloped({
+            req: ctx.extra.request,
+            socket: ctx.extra.socket,
+            params: payload,
+            [GATEWAY_CONTEXT]: context,
+          });
+          let document: ReturnType<Enveloped['parse']>;
+          try {
+            document = enveloped.parse(payload.query);
+          } catch (error) {
+            return [parseError(error)];
+          }
+          const errors = enveloped.validate(enveloped.schema, document);
+          if (errors.length > 0) return errors.map((error: GraphQLError) => fromAnyGraphQL(error) ?? error);
+          const contextValue = await enveloped.contextFactory();
+          envelopedByContext.set(contextValue, enveloped);
+          return {
+            schema: enveloped.schema,
+            document,
+            contextValue,
+            variableValues: payload.variables,
+            operationName: payload.operationName,
+          };
+        } catch (error) {
+          // Thrown here, graphql-ws would close the whole socket: answer this one operation instead.
+          const known = findGatewayError(error);
+          return [known ? toGraphQLError(known) : createGraphQLError('Unexpected error.')];
+        }
+      },
+      execute: (args) => envelopedFor(args).execute(args),
+      subscribe: (args) => envelopedFor(args).subscribe(args),
+      onError: (_ctx, _id, _payload, errors) => errors.map(withoutInternals),
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map(withoutInternals) } : undefined,
+    },
+    wss,
+  );
+
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (pathOf(request) !== GRAPHQL_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+  };
+  server.on('upgrade', onUpgrade);
+
+  return {
+    async close() {
+      server.off('upgrade', onUpgrade);
+      // Operations still open (the task watcher has already completed its own) end now, so every client is
+      // sent `complete` before the close frame.
+      for (const ctx of connections) {
+        for (const operation of Object.values(ctx.subscriptions)) {
+          if (operation && 'return' in operation) void operation.return(undefined);
+        }
+      }
+      await until(() => [...connections].every((ctx) => Object.keys(ctx.subscriptions).length === 0));
+      for (const ws of wss.clients) ws.close(1001, 'Going away');
+      await until(() => wss.clients.size === 0);
+      for (const ws of wss.clients) ws.terminate();
+      await graphqlWs.dispose();
+    },
+  };
+}
+
+/** `authorization` from the connection_init payload, its key in any case (`Authorization` as a header is spelled). */
+function authorizationFrom(params: Readonly<Record<string, unknown>> | undefined): string | undefined {
+  if (!params) return undefined;
+  for (const [key, value] of Object.entries(params)) {
+    if (key.toLowerCase() === 'authorization' && typeof value === 'string' && value.trim() !== '')
+      return value;
+  }
+  return undefined;
+}
+
+/**
+ * Browsers do not apply CORS to WebSockets, so a page on any site could open one here and ride EPMWARE_TOKEN:
+ * accept only this gateway's own origin and CORS_ORIGINS. Non-browser clients send no Origin and are accepted.
+ */
+function originAllowed(request: IncomingMessage, corsOrigins: readonly string[]): boolean {
+  const origin = request.headers.origin;
+  if (!origin) return true;
+  if (corsOrigins.includes(origin)) return true;
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+function originOf(request: IncomingMessage): string {
+  const secure = (request.socket as TLSSocket).encrypted === true;
+  return `${secure ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`;
+}
+
+function pathOf(request: IncomingMessage): string {
+  return (request.url ?? '/').split('?')[0] ?? '/';
+}
+
+/** A document that does not parse (or is over a parser limit), with the code HTTP requests get for it. */
+function parseError(error: unknown): GraphQLError {
+  const graphqlError = fromAnyGraphQL(error);
+  if (!graphqlError) {
+    const known = findGatewayError(error);
+    return known ? toGraphQLError(known) : createGraphQLError('Unexpected error.');
+  }
+  const code = graphqlError.extensions.code ?? 'GRAPHQL_PARSE_FAILED';
+  return createGraphQLError(graphqlError.message, {
+    nodes: graphqlError.nodes,
+    source: graphqlError.source,
+    positions: graphqlError.positions,
+    extensions: { ...graphqlError.extensions, code },
+  });
+}
+
+/**
+ * graphql-ws accepts only errors that are `instanceof` its own graphql's GraphQLError, but graphql is loaded twice
+ * here (ESM, and CJS through graphql-armor): a parser or rule error from the other copy is rebuilt as ours.
+ */
+function fromAnyGraphQL(error: unknown): GraphQLError | undefined {
+  if (error instanceof GraphQLError) return error;
+  if (!(error instanceof Error) || error.name !== 'GraphQLError') return undefined;
+  const other = error as GraphQLError;
+  return createGraphQLError(other.message, {
+    nodes: other.nodes,
+    source: other.source,
+    positions: other.positions,
+    path: other.path,
+    originalError: other.originalError ?? undefined,
+    extensions: other.extensions,
+  });
+}
+
+/** As Yoga's HTTP responses do: `extensions.http` (status hints) and `unexpected` are not for clients. */
+function withoutInternals(error: GraphQLError): GraphQLFormattedError {
+  const formatted = error.toJSON();
+  if (!formatted.extensions) return formatted;
+  const { http: _http, unexpected: _unexpected, ...extensions } = formatted.extensions;
+  return Object.keys(extensions).length > 0
+    ? { ...formatted, extensions }
+    : { ...formatted, extensions: undefined };
+}
+
+async function until(done: () => boolean, timeoutMs = SHUTDOWN_GRACE_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+}

@@ -1,0 +1,376 @@
+/**
+ * The one upstream client: every call to EPMware goes through here, so queries, mutations and task polls alike get
+ * the cache and coalescing (GETs), the per-credential budget, the circuit breaker, safe retries (GETs only) and one
+ * deadline per call. Order for a GET: cache -> coalescing -> [breaker -> budget -> attempt -> retry?]*.
+ */
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Dispatcher, Pool, request } from 'undici';
+import { GatewayError, UpstreamError, upstreamErrorFromStatus } from '../errors.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import { type BreakerOptions, CircuitBreaker } from './breaker.ts';
+import { type EndpointClass, type Priority, RequestBudget } from './budget.ts';
+import { type CachedAnswer, isCacheablePath, modulePrefix, ResponseCache, readKey } from './cache.ts';
+import { InFlightReads } from './coalescing.ts';
+import type { Credential } from './credential.ts';
+import { Deadline } from './deadline.ts';
+import { type AttemptFailure, retryAfterMs, retryDelayMs } from './retry.ts';
+
+export type { EndpointClass, Priority } from './budget.ts';
+export { retryAfterMs } from './retry.ts';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH';
+
+export interface UpstreamCall {
+  method: HttpMethod;
+  /** Below `/service/api`, e.g. `/security/users`. */
+  path: string;
+  /** A stable label for metrics and errors, e.g. `task/get_status` (never contains ids or tokens). */
+  endpoint: string;
+  credential: Credential;
+  query?: Record<string, string | undefined>;
+  /** A JSON body. */
+  json?: unknown;
+  /** A streamed body (uploads), with its content type. */
+  body?: { stream: Readable; contentType: string };
+  endpointClass?: EndpointClass;
+  priority?: Priority;
+  signal?: AbortSignal;
+}
+
+export interface UpstreamStream {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
+}
+
+/** The knobs beyond the configuration: tests shorten windows and cool-downs, the benchmark's baseline turns
+ * the traffic shaping off. */
+export interface UpstreamTuning {
+  /** Connections to EPMware at most; requests beyond wait in undici's queue. Default 16. */
+  connections?: number;
+  /** The budget's window, 60 s by default (EPMware counts per minute); tests shorten it. */
+  budgetWindowMs?: number;
+  /** Most GET answers kept; the least recently used go first. Default 500. */
+  cacheMaxEntries?: number;
+  breaker?: BreakerOptions;
+  /** false switches off the budget, coalescing and the cache (the benchmark's baseline only); deadlines,
+   * retries and the breaker stay. Default true. */
+  resilience?: boolean;
+}
+
+export interface UpstreamClientOptions extends UpstreamTuning {
+  baseUrl: URL;
+  /** UPSTREAM_TIMEOUT_MS: bounds a whole call, budget wait and retries included. */
+  timeoutMs: number;
+  metrics: GatewayMetrics;
+  /** UPSTREAM_RATE_LIMIT_PER_MIN; default 100, EPMware's documented budget. */
+  rateLimitPerMin?: number;
+  /** CACHE_TTL_MS; 0 (the default here) turns the cache off. */
+  cacheTtlMs?: number;
+}
+
+type Attempt =
+  | { ok: true; response: Dispatcher.ResponseData }
+  | { ok: false; failure: AttemptFailure; error: GatewayError };
+
+const API_PREFIX = '/service/api';
+
+export class UpstreamClient {
+  readonly #pool: Pool;
+  readonly #origin: string;
+  readonly #basePath: string;
+  readonly #timeoutMs: number;
+  readonly #metrics: GatewayMetrics;
+  readonly #breaker: CircuitBreaker;
+  readonly #budget: RequestBudget | null;
+  readonly #reads: InFlightReads | null;
+  readonly #cache: ResponseCache | null;
+
+  constructor(options: UpstreamClientOptions) {
+    this.#metrics = options.metrics;
+    this.#origin = options.baseUrl.origin;
+    this.#basePath = options.baseUrl.pathname.replace(/\/+$/, '');
+    this.#timeoutMs = options.timeoutMs;
+    // Header and body timeouts far below undici's 300 s defaults: the deadline aborts a JSON call sooner anyway,
+    // and a download's body (no deadline once headers are in) must not hold a socket for minutes when it stalls.
+    this.#pool = new Pool(this.#origin, {
+      connections: options.connections ?? 16,
+      headersTimeout: Math.min(options.timeoutMs, 30_000),
+      bodyTimeout: 30_000,
+      connect: { timeout: Math.min(options.timeoutMs, 10_000) },
+      keepAliveTimeout: 10_000,
+    });
+    this.#breaker = new CircuitBreaker(options.breaker ?? {}, options.metrics);
+    const shaping = options.resilience ?? true;
+    this.#budget = shaping
+      ? new RequestBudget({
+          perMinute: options.rateLimitPerMin ?? 100,
+          windowMs: options.budgetWindowMs,
+          metrics: options.metrics,
+        })
+      : null;
+    this.#reads = shaping ? new InFlightReads() : null;
+    const ttl = options.cacheTtlMs ?? 0;
+    this.#cache = shaping && ttl > 0 ? new ResponseCache(ttl, options.cacheMaxEntries) : null;
+  }
+
+  /** A JSON answer; non-2xx answers throw an UpstreamError carrying EPMware's message. */
+  async json<T>(call: UpstreamCall): Promise<T> {
+    const answer = await this.#read(call);
+    try {
+      return JSON.parse(answer.text) as T;
+    } catch (error) {
+      throw new UpstreamError('UPSTREAM_ERROR', `EPMware sent a malformed answer for ${call.endpoint}`, {
+        endpoint: call.endpoint,
+        upstreamStatus: answer.status,
+        cause: error,
+      });
+    }
+  }
+
+  /** A text answer (task logs). */
+  async text(call: UpstreamCall): Promise<string> {
+    return (await this.#read(call)).text;
+  }
+
+  /** A streamed 2xx answer (file downloads): never cached or coalesced; the caller must consume or destroy it. */
+  async stream(call: UpstreamCall): Promise<UpstreamStream> {
+    const deadline = new Deadline(this.#timeoutMs, call.signal);
+    try {
+      const response = await this.#exchange(call, deadline);
+      return { statusCode: response.statusCode, headers: response.headers, body: response.body };
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /**
+   * Drops what is cached (or in flight) for this credential under these path prefixes (e.g. `/security/`), after
+   * a write that changed what they describe. Writes through this client do it themselves for their own module.
+   */
+  invalidate(credential: Credential, pathPrefixes: readonly string[]): void {
+    this.#cache?.invalidate(credential.fingerprint, pathPrefixes);
+    this.#reads?.invalidate(credential.fingerprint, pathPrefixes);
+  }
+
+  /** Open or half-open: EPMware failed repeatedly and calls fail fast (for /readyz). */
+  isCircuitOpen(): boolean {
+    return this.#breaker.isOpen();
+  }
+
+  async close(): Promise<void> {
+    this.#budget?.close();
+    await this.#pool.close();
+  }
+
+  /** A buffered answer: from the cache, joined to an identical read in flight, or fetched. */
+  async #read(call: UpstreamCall): Promise<CachedAnswer> {
+    if (call.method !== 'GET') {
+      try {
+        return await this.#fetch(call, call.signal);
+      } finally {
+        // Even a failed write may have been applied: drop that credential's reads of the same module
+        // (a write under /security/ drops /security/*, a deployment run drops /deployment/get_execution_details).
+        this.invalidate(call.credential, [modulePrefix(call.path)]);
+      }
+    }
+    if (!this.#reads) return this.#fetch(call, call.signal);
+    const key = readKey(call.credential.fingerprint, call.method, call.path, call.query);
+    const scope = { fingerprint: call.credential.fingerprint, path: call.path };
+    const cache = isCacheablePath(call.path) ? this.#cache : null;
+    const cached = cache?.get(key);
+    if (cached) {
+      this.#metrics.cacheLookups.inc({ endpoint: call.endpoint, result: 'hit' });
+      return cached;
+    }
+    // The shared request runs without any one caller's abort signal (others may be waiting on it), bounded by
+    // its own deadline; each caller races its own signal below.
+    const flight = this.#reads.run(key, scope, async (isStale) => {
+      const answer = await this.#fetch(call, undefined);
+      if (cache && !isStale()) cache.set(key, scope, answer);
+      return answer;
+    });
+    this.#metrics.cacheLookups.inc({ endpoint: call.endpoint, result: flight.joined ? 'coalesced' : 'miss' });
+    return call.signal ? raceAbort(flight.result, call.signal) : flight.result;
+  }
+
+  async #fetch(call: UpstreamCall, callerSignal: AbortSignal | undefined): Promise<CachedAnswer> {
+    const deadline = new Deadline(this.#timeoutMs, callerSignal);
+    try {
+      const response = await this.#exchange(call, deadline);
+      try {
+        return { status: response.statusCode, text: await response.body.text() };
+      } catch (error) {
+        throw transportError(error, call);
+      }
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /** Attempts until a 2xx answer, a failure that is not retried, or the deadline. */
+  async #exchange(call: UpstreamCall, deadline: Deadline): Promise<Dispatcher.ResponseData> {
+    for (let retries = 0; ; retries++) {
+      const attempt = await this.#attempt(call, deadline);
+      if (attempt.ok) return attempt.response;
+      const delay = retryDelayMs(call.method, retries, attempt.failure, deadline.remainingMs());
+      if (delay === null) throw attempt.error;
+      this.#metrics.upstreamRetries.inc({ endpoint: call.endpoint });
+      if (attempt.failure.kind === 'answer' && attempt.failure.status === 429) {
+        this.#budget?.pause(call.credential.fingerprint, Date.now() + delay);
+      }
+      try {
+        await sleep(delay, undefined, { signal: deadline.signal });
+      } catch (error) {
+        throw transportError(deadline.signal.reason ?? error, call);
+      }
+    }
+  }
+
+  /** One upstream request: past the breaker, with a budget slot, its outcome told to the breaker. */
+  async #attempt(call: UpstreamCall, deadline: Deadline): Promise<Attempt> {
+    if (this.#breaker.refusesNow()) throw this.#circuitOpenError(call);
+    const permit = await this.#budget?.acquire({
+      credentialKey: call.credential.fingerprint,
+      endpointClass: call.endpointClass ?? 'standard',
+      priority: call.priority ?? 'interactive',
+      deadline: deadline.at,
+      endpoint: call.endpoint,
+      signal: deadline.callerSignal,
+    });
+    // Checked again: the circuit may have opened while this request waited for its slot.
+    const admission = this.#breaker.admit();
+    if (!admission) {
+      permit?.cancel();
+      throw this.#circuitOpenError(call);
+    }
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.#send(call, deadline.signal);
+    } catch (error) {
+      permit?.settle();
+      if (deadline.callerAborted) this.#breaker.abandoned(admission);
+      else this.#breaker.failed(admission);
+      const mapped = transportError(error, call);
+      const code = (error as { code?: string }).code;
+      return {
+        ok: false,
+        failure: { kind: 'transport', code, timedOut: mapped.code === 'UPSTREAM_TIMEOUT' },
+        error: mapped,
+      };
+    }
+    permit?.settle();
+    if (response.statusCode >= 500) this.#breaker.failed(admission);
+    else this.#breaker.succeeded(admission);
+    if (response.statusCode >= 200 && response.statusCode < 300) return { ok: true, response };
+    const error = await errorFromResponse(response, call);
+    return {
+      ok: false,
+      failure: { kind: 'answer', status: response.statusCode, retryAfterMs: error.retryAfterMs },
+      error,
+    };
+  }
+
+  async #send(call: UpstreamCall, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = {
+      authorization: call.credential.authorizationHeader(),
+      accept: 'application/json',
+    };
+    let body: string | Readable | undefined;
+    if (call.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(call.json);
+    } else if (call.body) {
+      headers['content-type'] = call.body.contentType;
+      body = call.body.stream;
+    }
+    const labels = { endpoint: call.endpoint, method: call.method };
+    const stopTimer = this.#metrics.upstreamDuration.startTimer(labels);
+    try {
+      // Redirects are not followed (undici's request does not, and no redirect interceptor is composed): the
+      // token goes to EPMWARE_URL's origin and nowhere else; a 3xx surfaces as UPSTREAM_ERROR.
+      const response = await request(`${this.#origin}${this.#basePath}${API_PREFIX}${call.path}`, {
+        dispatcher: this.#pool,
+        method: call.method,
+        query: definedOnly(call.query),
+        headers,
+        body,
+        signal,
+      });
+      this.#metrics.upstreamRequests.inc({ ...labels, status: String(response.statusCode) });
+      if (response.statusCode === 429) this.#metrics.upstreamRateLimited.inc({ endpoint: call.endpoint });
+      return response;
+    } catch (error) {
+      this.#metrics.upstreamRequests.inc({ ...labels, status: '0' });
+      throw error;
+    } finally {
+      stopTimer();
+    }
+  }
+
+  #circuitOpenError(call: UpstreamCall): UpstreamError {
+    return new UpstreamError(
+      'UPSTREAM_UNAVAILABLE',
+      `EPMware failed repeatedly; calls are paused (next try in ${this.#breaker.secondsUntilProbe()} s)`,
+      { endpoint: call.endpoint },
+    );
+  }
+}
+
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function definedOnly(
+  query: Record<string, string | undefined> | undefined,
+): Record<string, string> | undefined {
+  if (!query) return undefined;
+  const result: Record<string, string> = {};
+  for (const [key, value] of Object.entries(query)) if (value !== undefined) result[key] = value;
+  return result;
+}
+
+async function errorFromResponse(
+  response: Dispatcher.ResponseData,
+  call: UpstreamCall,
+): Promise<UpstreamError> {
+  let message: string | undefined;
+  try {
+    const text = await response.body.text();
+    const parsed: unknown = JSON.parse(text);
+    if (parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string') {
+      message = parsed.message;
+    }
+  } catch {
+    // A non-JSON error body: the status alone says enough.
+  }
+  if (message && call.credential.appearsIn(message)) message = undefined;
+  return upstreamErrorFromStatus(response.statusCode, message, call.endpoint, retryAfterMs(response.headers));
+}
+
+function transportError(error: unknown, call: UpstreamCall): UpstreamError | GatewayError {
+  if (error instanceof GatewayError) return error;
+  const code = (error as { code?: string; name?: string }).code;
+  const name = (error as { name?: string }).name;
+  if (
+    name === 'TimeoutError' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT'
+  ) {
+    return new UpstreamError('UPSTREAM_TIMEOUT', `EPMware did not answer ${call.endpoint} in time`, {
+      endpoint: call.endpoint,
+      cause: error,
+    });
+  }
+  return new UpstreamError('UPSTREAM_UNAVAILABLE', `EPMware could not be reached for ${call.endpoint}`, {
+    endpoint: call.endpoint,
+    cause: error,
+  });
+}

@@ -1,0 +1,221 @@
+/**
+ * The 19 EPMware endpoints, bound to one credential. Resolvers call these and never build URLs themselves, so the
+ * endpoint labels, rate-limit classes and cache invalidations live in one place.
+ */
+import type { Readable } from 'node:stream';
+import type { Priority, UpstreamClient, UpstreamStream } from './client.ts';
+import type { Credential } from './credential.ts';
+import type {
+  EpmCreatedUser,
+  EpmDeploymentExecution,
+  EpmExportExecution,
+  EpmGroup,
+  EpmGroupMembers,
+  EpmTaskStatus,
+  EpmTaskSubmitted,
+  EpmUpdatedUser,
+  EpmUser,
+  EpmUserGroups,
+  EpmValue,
+  SsoUserFields,
+} from './types.ts';
+
+/** Upstream paths whose cached answers a change to users or memberships makes stale. */
+export const SECURITY_READS = ['/security/'];
+
+export class Epmware {
+  constructor(
+    private readonly client: UpstreamClient,
+    readonly credential: Credential,
+  ) {}
+
+  // Task
+  taskStatus(taskId: string, priority: Priority = 'interactive'): Promise<EpmTaskStatus> {
+    return this.client.json({
+      method: 'GET',
+      path: `/task/get_status/${encodeURIComponent(taskId)}`,
+      endpoint: 'task/get_status',
+      credential: this.credential,
+      priority,
+    });
+  }
+
+  taskLog(taskId: string): Promise<string> {
+    return this.client.text({
+      method: 'GET',
+      path: `/task/get_log_file/${encodeURIComponent(taskId)}`,
+      endpoint: 'task/get_log_file',
+      credential: this.credential,
+    });
+  }
+
+  // ERP
+  uploadErpFile(body: { stream: Readable; contentType: string }): Promise<EpmTaskSubmitted> {
+    return this.client.json({
+      method: 'POST',
+      path: '/erp/upload_file',
+      endpoint: 'erp/upload_file',
+      endpointClass: 'upload',
+      credential: this.credential,
+      body,
+    });
+  }
+
+  runErpImport(name: string, timeoutMin?: number): Promise<EpmTaskSubmitted> {
+    return this.client.json({
+      method: 'POST',
+      path: '/erp/run',
+      endpoint: 'erp/run',
+      credential: this.credential,
+      json: { name, timeout_min: timeoutMin },
+    });
+  }
+
+  // Deployment
+  runDeployment(name: string, timeoutMin?: number): Promise<EpmTaskSubmitted> {
+    return this.client.json({
+      method: 'POST',
+      path: '/deployment/run',
+      endpoint: 'deployment/run',
+      credential: this.credential,
+      json: { name, timeout_min: timeoutMin },
+    });
+  }
+
+  async deploymentExecutions(name: string, latestOnly: boolean): Promise<EpmDeploymentExecution[]> {
+    const answer = await this.client.json<{ vEWVDeploymentExecutions?: EpmDeploymentExecution[] | null }>({
+      method: 'GET',
+      path: '/deployment/get_execution_details',
+      endpoint: 'deployment/get_execution_details',
+      credential: this.credential,
+      query: { name, latest_only: latestOnly ? 'Y' : 'N' },
+    });
+    return answer.vEWVDeploymentExecutions ?? [];
+  }
+
+  // Export
+  runExport(target: { name: string } | { bookName: string }): Promise<EpmTaskSubmitted> {
+    return this.client.json({
+      method: 'POST',
+      path: '/export/run',
+      endpoint: 'export/run',
+      credential: this.credential,
+      json: 'name' in target ? { name: target.name } : { book_name: target.bookName },
+    });
+  }
+
+  downloadExportFile(taskId: string, signal?: AbortSignal): Promise<UpstreamStream> {
+    return this.client.stream({
+      method: 'GET',
+      path: `/export/download_file/${encodeURIComponent(taskId)}`,
+      endpoint: 'export/download_file',
+      credential: this.credential,
+      signal,
+    });
+  }
+
+  async exportExecutions(name: string, latestOnly: boolean): Promise<EpmExportExecution[]> {
+    const answer = await this.client.json<{ vEWVExportExecutions?: EpmExportExecution[] | null }>({
+      method: 'GET',
+      path: '/export/get_execution_details',
+      endpoint: 'export/get_execution_details',
+      credential: this.credential,
+      query: { name, latest_only: latestOnly ? 'Y' : 'N' },
+    });
+    return answer.vEWVExportExecutions ?? [];
+  }
+
+  // Security: reads
+  listUsers(userType?: string): Promise<EpmUser[]> {
+    return this.client.json({
+      method: 'GET',
+      path: '/security/users',
+      endpoint: 'security/users',
+      credential: this.credential,
+      query: { userType },
+    });
+  }
+
+  listGroups(): Promise<EpmGroup[]> {
+    return this.client.json({
+      method: 'GET',
+      path: '/security/groups',
+      endpoint: 'security/groups',
+      credential: this.credential,
+    });
+  }
+
+  /** Every group with its members (no groupName), or one group's. */
+  groupMembers(groupName?: string): Promise<EpmGroupMembers[]> {
+    return this.client.json({
+      method: 'GET',
+      path: '/security/groups/users',
+      endpoint: 'security/groups/users',
+      credential: this.credential,
+      query: { groupName },
+    });
+  }
+
+  userGroups(userName: string): Promise<EpmUserGroups> {
+    return this.client.json({
+      method: 'GET',
+      path: '/security/users/groups',
+      endpoint: 'security/users/groups',
+      credential: this.credential,
+      query: { userName },
+    });
+  }
+
+  // Security: writes
+  createSsoUser(input: SsoUserFields & { userName: string }): Promise<EpmCreatedUser> {
+    return this.client.json({
+      method: 'POST',
+      path: '/security/users/sso/create',
+      endpoint: 'security/users/sso/create',
+      credential: this.credential,
+      json: input,
+    });
+  }
+
+  updateSsoUser(userName: string, input: SsoUserFields): Promise<EpmUpdatedUser> {
+    return this.client.json({
+      method: 'PUT',
+      path: `/security/users/sso/update/${encodeURIComponent(userName)}`,
+      endpoint: 'security/users/sso/update',
+      credential: this.credential,
+      json: input,
+    });
+  }
+
+  setUserEnabled(userName: string, enabled: boolean): Promise<EpmValue> {
+    const action = enabled ? 'enable' : 'disable';
+    return this.client.json({
+      method: 'PATCH',
+      path: `/security/users/sso/${action}/${encodeURIComponent(userName)}`,
+      endpoint: `security/users/sso/${action}`,
+      credential: this.credential,
+    });
+  }
+
+  assignGroups(userName: string, groupNames: string[]): Promise<EpmValue> {
+    return this.client.json({
+      method: 'POST',
+      path: '/security/users/sso/assign_groups',
+      endpoint: 'security/users/sso/assign_groups',
+      endpointClass: 'bulk',
+      credential: this.credential,
+      json: { userName, groupNames },
+    });
+  }
+
+  unassignGroups(userName: string, groupNames: string[]): Promise<EpmValue> {
+    return this.client.json({
+      method: 'POST',
+      path: '/security/users/sso/unassign_groups',
+      endpoint: 'security/users/sso/unassign_groups',
+      endpointClass: 'bulk',
+      credential: this.credential,
+      json: { userName, groupNames },
+    });
+  }
+}
