@@ -9,7 +9,7 @@
 import DataLoader from 'dataloader';
 import { GatewayError } from './errors.ts';
 import type { Epmware } from './upstream/epmware.ts';
-import type { EpmGroup, EpmUser } from './upstream/types.ts';
+import type { EpmGroup, EpmGroupMembers, EpmUser } from './upstream/types.ts';
 
 /** The key a user or group name is matched by, across every endpoint. */
 export function nameKey(name: string): string {
@@ -28,6 +28,45 @@ export interface Memberships {
   groupsByUser: Map<string, string[]>;
   /** user or group key -> the name as the memberships answer spells it (members in upper case) */
   spelling: { users: Map<string, string>; groups: Map<string, string> };
+  /** user key -> the user's group names as spelled, by name */
+  groupNamesByUser: Map<string, string[]>;
+  /** group key -> the member names as spelled, in EPMware's order */
+  memberNamesByGroup: Map<string, string[]>;
+}
+
+/** Inverts `GET /security/groups/users` (every group with its members) into both directions, keyed by nameKey. */
+function invert(entries: EpmGroupMembers[]): Memberships {
+  const usersByGroup = new Map<string, string[]>();
+  const groupsByUser = new Map<string, string[]>();
+  const memberNamesByGroup = new Map<string, string[]>();
+  const spelling = { users: new Map<string, string>(), groups: new Map<string, string>() };
+  for (const entry of entries) {
+    const groupKey = nameKey(entry.groupName);
+    spelling.groups.set(groupKey, entry.groupName);
+    const members = new Map<string, string>();
+    for (const member of entry.users) {
+      const userKey = nameKey(member);
+      if (members.has(userKey)) continue;
+      spelling.users.set(userKey, member);
+      members.set(userKey, member);
+    }
+    usersByGroup.set(groupKey, [...members.keys()]);
+    memberNamesByGroup.set(groupKey, [...members.values()]);
+    for (const member of members.keys()) {
+      const groups = groupsByUser.get(member);
+      if (groups) groups.push(groupKey);
+      else groupsByUser.set(member, [groupKey]);
+    }
+  }
+  const groupNamesByUser = new Map<string, string[]>();
+  for (const [userKey, groupKeys] of groupsByUser) {
+    groupKeys.sort();
+    groupNamesByUser.set(
+      userKey,
+      groupKeys.map((groupKey) => spelling.groups.get(groupKey) ?? groupKey),
+    );
+  }
+  return { usersByGroup, groupsByUser, spelling, groupNamesByUser, memberNamesByGroup };
 }
 
 function index<T>(list: T[], name: (item: T) => string): Index<T> {
@@ -45,6 +84,12 @@ function byName(names: string[]): string[] {
     .map(([, name]) => name);
 }
 
+/** The one name a batch asks about (however many fields ask), or undefined when it asks about several. */
+function loneName(names: readonly string[]): string | undefined {
+  const [first] = names;
+  return first !== undefined && names.every((name) => nameKey(name) === nameKey(first)) ? first : undefined;
+}
+
 /** EPMware answers 404 for a user or group it does not know: for a membership question that means "none". */
 function noneWhenUnknown(error: unknown): string[] {
   if (error instanceof GatewayError && error.code === 'NOT_FOUND') return [];
@@ -55,6 +100,7 @@ export class SecurityDirectory {
   #users = new Map<string, Promise<Index<EpmUser>>>();
   #groups: Promise<Index<EpmGroup>> | undefined;
   #memberships: Promise<Memberships> | undefined;
+  #settled: Memberships | undefined;
   /** Answers of the one-user and one-group membership endpoints, by key. */
   #groupsOfOne = new Map<string, Promise<string[]>>();
   #membersOfOne = new Map<string, Promise<string[]>>();
@@ -92,31 +138,18 @@ export class SecurityDirectory {
 
   /** Every group's members in one call, inverted so a user's groups cost nothing more. */
   memberships(): Promise<Memberships> {
-    this.#memberships ??= this.epmware()
-      .groupMembers()
-      .then((entries) => {
-        const usersByGroup = new Map<string, string[]>();
-        const groupsByUser = new Map<string, string[]>();
-        const spelling = { users: new Map<string, string>(), groups: new Map<string, string>() };
-        for (const entry of entries) {
-          const groupKey = nameKey(entry.groupName);
-          spelling.groups.set(groupKey, entry.groupName);
-          const members = new Set<string>();
-          for (const member of entry.users) {
-            const userKey = nameKey(member);
-            if (members.has(userKey)) continue;
-            spelling.users.set(userKey, member);
-            members.add(userKey);
-          }
-          usersByGroup.set(groupKey, [...members]);
-          for (const member of members) {
-            const groups = groupsByUser.get(member);
-            if (groups) groups.push(groupKey);
-            else groupsByUser.set(member, [groupKey]);
-          }
-        }
-        return { usersByGroup, groupsByUser, spelling };
-      });
+    if (!this.#memberships) {
+      const fetched = this.epmware().groupMembers().then(invert);
+      this.#memberships = fetched;
+      // Remembered once settled, so fields can read it without a promise each (see groupsOfNow); a forget()
+      // meanwhile wins.
+      void fetched.then(
+        (memberships) => {
+          if (this.#memberships === fetched) this.#settled = memberships;
+        },
+        () => undefined,
+      );
+    }
     return this.#memberships;
   }
 
@@ -130,11 +163,25 @@ export class SecurityDirectory {
     return this.#membersOf.load(groupName);
   }
 
+  /**
+   * groupsOf without waiting, once this request holds every membership (undefined before). A nested query asks
+   * this tens of thousands of times; answering synchronously spares a promise and a batch each time.
+   */
+  groupsOfNow(userName: string): string[] | undefined {
+    return this.#settled && (this.#settled.groupNamesByUser.get(nameKey(userName)) ?? []);
+  }
+
+  /** membersOf without waiting, once this request holds every membership (undefined before). */
+  membersOfNow(groupName: string): string[] | undefined {
+    return this.#settled && (this.#settled.memberNamesByGroup.get(nameKey(groupName)) ?? []);
+  }
+
   /** After a write: the next read in this request fetches afresh. */
   forget(): void {
     this.#users.clear();
     this.#groups = undefined;
     this.#memberships = undefined;
+    this.#settled = undefined;
     this.#groupsOfOne.clear();
     this.#membersOfOne.clear();
   }
@@ -145,8 +192,8 @@ export class SecurityDirectory {
   // minute) far faster than the bytes cost. Once this request holds the whole map, it answers everyone for free.
   // The price: a query that goes deeper from one user makes one small extra call before it needs the map.
   async #loadGroupsOf(names: readonly string[]): Promise<Array<string[] | Error>> {
-    const [lone] = names;
-    if (names.length === 1 && lone !== undefined && !this.#memberships) {
+    const lone = loneName(names);
+    if (lone !== undefined && !this.#memberships) {
       const key = nameKey(lone);
       let answer = this.#groupsOfOne.get(key);
       if (!answer) {
@@ -155,18 +202,17 @@ export class SecurityDirectory {
           .then((found) => found.groups, noneWhenUnknown);
         this.#groupsOfOne.set(key, answer);
       }
-      return [byName(await answer)];
+      const groups = byName(await answer);
+      return names.map(() => groups);
     }
-    const { groupsByUser, spelling } = await this.memberships();
-    return names.map((name) =>
-      byName((groupsByUser.get(nameKey(name)) ?? []).map((group) => spelling.groups.get(group) ?? group)),
-    );
+    const { groupNamesByUser } = await this.memberships();
+    return names.map((name) => groupNamesByUser.get(nameKey(name)) ?? []);
   }
 
   /** The same choice for groups: one group's members alone, or every group's at once. */
   async #loadMembersOf(names: readonly string[]): Promise<Array<string[] | Error>> {
-    const [lone] = names;
-    if (names.length === 1 && lone !== undefined && !this.#memberships) {
+    const lone = loneName(names);
+    if (lone !== undefined && !this.#memberships) {
       const key = nameKey(lone);
       let answer = this.#membersOfOne.get(key);
       if (!answer) {
@@ -178,11 +224,10 @@ export class SecurityDirectory {
           );
         this.#membersOfOne.set(key, answer);
       }
-      return [await answer];
+      const members = await answer;
+      return names.map(() => members);
     }
-    const { usersByGroup, spelling } = await this.memberships();
-    return names.map((name) =>
-      (usersByGroup.get(nameKey(name)) ?? []).map((user) => spelling.users.get(user) ?? user),
-    );
+    const { memberNamesByGroup } = await this.memberships();
+    return names.map((name) => memberNamesByGroup.get(nameKey(name)) ?? []);
   }
 }

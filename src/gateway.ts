@@ -8,6 +8,7 @@ import { createYoga, maskError as defaultMaskError } from 'graphql-yoga';
 import type { Config } from './config.ts';
 import { type Context, createContext, type Services } from './context.ts';
 import { findGatewayError, toGraphQLError } from './errors.ts';
+import { graphiqlOptions, renderSelfHostedGraphiQL } from './graphiql.ts';
 import { createLogger, type LogDestination, yogaLogger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
 import { corsPolicy } from './plugins/cors.ts';
@@ -29,9 +30,6 @@ export interface GatewayOptions {
   /** Where JSON log lines go (default stdout); tests capture them here. */
   logStream?: LogDestination;
 }
-
-/** Room for a multipart request's JSON parts and boundaries around a file of MAX_UPLOAD_BYTES. */
-const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
 
 export interface Gateway {
   server: Server;
@@ -60,9 +58,8 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: options.demoToken
-      ? { headers: JSON.stringify({ Authorization: `Token ${options.demoToken}` }, null, 2) }
-      : true,
+    graphiql: graphiqlOptions(options.demoToken ? { token: options.demoToken } : undefined),
+    renderGraphiQL: renderSelfHostedGraphiQL,
     // WebSocket operations have no fetch Request: their transport builds the Context from connection_init.
     context: (initial) =>
       webSocketContext(initial) ??
@@ -74,11 +71,13 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
         },
         typeof initial.requestId === 'string' ? initial.requestId : undefined,
       ),
-    logging: yogaLogger(logger),
+    logging: yogaLogger(logger, (error) => findGatewayError(error) !== undefined),
     cors: corsPolicy(config.corsOrigins),
     batching: false,
-    // Yoga's one limit applies to uploads; JSON requests get a much smaller one (plugins/body-limit.ts).
-    maxRequestBodySize: config.maxUploadBytes + MULTIPART_OVERHEAD_BYTES,
+    // Body limits are per content type instead: plugins/body-limit.ts for JSON (and every other non-multipart
+    // body), plugins/streaming-uploads.ts for multipart (MAX_UPLOAD_BYTES). Yoga's own limit would pipe every body
+    // through a TransformStream that nothing reads while an upload streams, holding the whole file in memory.
+    maxRequestBodySize: false,
     maskedErrors: {
       maskError(error, message, isDev) {
         const known = findGatewayError(error);

@@ -45,7 +45,9 @@ export interface StackOptions {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const sim = await startSimulator({ rateLimits: 'relaxed', ...options.simulator });
   const config: Config = {
-    ...loadConfig({ LOG_LEVEL: 'error', ...options.env }),
+    // The simulator's limits are relaxed for tests, so the gateway's budget is too: only the budget tests
+    // (which set UPSTREAM_RATE_LIMIT_PER_MIN themselves) should ever wait on it.
+    ...loadConfig({ LOG_LEVEL: 'error', UPSTREAM_RATE_LIMIT_PER_MIN: '1000000', ...options.env }),
     epmwareUrl: new URL(sim.url),
   };
   const gateway = createGateway(config, {

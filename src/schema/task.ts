@@ -31,7 +31,10 @@ export function tailLines(log: string, lines: number): string {
   return parts.slice(-lines).join('\n');
 }
 
-/** A task's status as fetched from get_status; null from loaders when EPMware says 404. */
+/**
+ * A task's status as fetched from get_status. The loader rejects with NOT_FOUND when EPMware answers 404;
+ * `task(taskId)` (loadTaskOrNull) and `node(id)` turn that into null.
+ */
 export const Task = builder.loadableNode(builder.objectRef<EpmTaskStatus>('Task'), {
   description: 'An EPMware task (a deployment, export or ERP import run), from task/get_status',
   id: { resolve: (task) => task.taskId },

@@ -6,15 +6,16 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Dispatcher, Pool, request } from 'undici';
-import { GatewayError, UpstreamError, upstreamErrorFromStatus } from '../errors.ts';
+import { type GatewayError, UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { type BreakerOptions, CircuitBreaker } from './breaker.ts';
 import { type EndpointClass, type Priority, RequestBudget } from './budget.ts';
 import { type CachedAnswer, isCacheablePath, modulePrefix, ResponseCache, readKey } from './cache.ts';
-import { InFlightReads } from './coalescing.ts';
+import { InFlightReads, raceAbort } from './coalescing.ts';
 import type { Credential } from './credential.ts';
 import { Deadline } from './deadline.ts';
-import { type AttemptFailure, retryAfterMs, retryDelayMs } from './retry.ts';
+import { errorFromResponse, transportError } from './failures.ts';
+import { type AttemptFailure, retryDelayMs } from './retry.ts';
 
 export type { EndpointClass, Priority } from './budget.ts';
 export { retryAfterMs } from './retry.ts';
@@ -217,9 +218,6 @@ export class UpstreamClient {
       const delay = retryDelayMs(call.method, retries, attempt.failure, deadline.remainingMs());
       if (delay === null) throw attempt.error;
       this.#metrics.upstreamRetries.inc({ endpoint: call.endpoint });
-      if (attempt.failure.kind === 'answer' && attempt.failure.status === 429) {
-        this.#budget?.pause(call.credential.fingerprint, Date.now() + delay);
-      }
       try {
         await sleep(delay, undefined, { signal: deadline.signal });
       } catch (error) {
@@ -265,6 +263,13 @@ export class UpstreamClient {
     else this.#breaker.succeeded(admission);
     if (response.statusCode >= 200 && response.statusCode < 300) return { ok: true, response };
     const error = await errorFromResponse(response, call);
+    if (response.statusCode === 429 && error.retryAfterMs !== undefined) {
+      this.#budget?.pause(
+        call.credential.fingerprint,
+        call.endpointClass ?? 'standard',
+        Date.now() + error.retryAfterMs,
+      );
+    }
     return {
       ok: false,
       failure: { kind: 'answer', status: response.statusCode, retryAfterMs: error.retryAfterMs },
@@ -318,15 +323,7 @@ export class UpstreamClient {
   }
 }
 
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
+/** undici sends `?a=undefined` for an undefined value: leave those out. */
 function definedOnly(
   query: Record<string, string | undefined> | undefined,
 ): Record<string, string> | undefined {
@@ -334,43 +331,4 @@ function definedOnly(
   const result: Record<string, string> = {};
   for (const [key, value] of Object.entries(query)) if (value !== undefined) result[key] = value;
   return result;
-}
-
-async function errorFromResponse(
-  response: Dispatcher.ResponseData,
-  call: UpstreamCall,
-): Promise<UpstreamError> {
-  let message: string | undefined;
-  try {
-    const text = await response.body.text();
-    const parsed: unknown = JSON.parse(text);
-    if (parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string') {
-      message = parsed.message;
-    }
-  } catch {
-    // A non-JSON error body: the status alone says enough.
-  }
-  if (message && call.credential.appearsIn(message)) message = undefined;
-  return upstreamErrorFromStatus(response.statusCode, message, call.endpoint, retryAfterMs(response.headers));
-}
-
-function transportError(error: unknown, call: UpstreamCall): UpstreamError | GatewayError {
-  if (error instanceof GatewayError) return error;
-  const code = (error as { code?: string; name?: string }).code;
-  const name = (error as { name?: string }).name;
-  if (
-    name === 'TimeoutError' ||
-    code === 'UND_ERR_HEADERS_TIMEOUT' ||
-    code === 'UND_ERR_BODY_TIMEOUT' ||
-    code === 'UND_ERR_CONNECT_TIMEOUT'
-  ) {
-    return new UpstreamError('UPSTREAM_TIMEOUT', `EPMware did not answer ${call.endpoint} in time`, {
-      endpoint: call.endpoint,
-      cause: error,
-    });
-  }
-  return new UpstreamError('UPSTREAM_UNAVAILABLE', `EPMware could not be reached for ${call.endpoint}`, {
-    endpoint: call.endpoint,
-    cause: error,
-  });
 }

@@ -1,0 +1,46 @@
+/**
+ * Counts GraphQL operations by type and outcome on the gateway's own registry. A small envelop plugin rather than
+ * @graphql-yoga/plugin-prometheus: that plugin is not a dependency, registers on prom-client's global registry by
+ * default (tests run several gateways in one process), and labels by operation name, which clients choose freely
+ * (unbounded label values). Outcomes: ok, partial (data and errors), error, rejected (did not parse or validate).
+ */
+import type { ExecutionResult } from 'graphql';
+import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import type { Context } from '../context.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import { operationKind } from './operation-kind.ts';
+
+type Outcome = 'ok' | 'partial' | 'error' | 'rejected';
+
+export function outcomeOf(result: ExecutionResult | AsyncIterable<unknown>): Outcome {
+  if (isAsyncIterable(result)) return 'ok';
+  if (!result.errors?.length) return 'ok';
+  return result.data ? 'partial' : 'error';
+}
+
+export function operationMetricsPlugin(metrics: GatewayMetrics): Plugin<Context> {
+  const count = (operation: string, outcome: Outcome) =>
+    metrics.graphqlOperations.inc({ operation, outcome });
+  return {
+    onParse() {
+      return ({ result }) => {
+        if (result instanceof Error) count('unknown', 'rejected');
+      };
+    },
+    onValidate({ params }) {
+      return ({ valid }) => {
+        if (!valid) count(operationKind(params.documentAST), 'rejected');
+      };
+    },
+    onExecute({ args }) {
+      const kind = operationKind(args.document, args.operationName);
+      return { onExecuteDone: ({ result }) => count(kind, outcomeOf(result)) };
+    },
+    onSubscribe() {
+      return {
+        // Counted when the subscription is established (or refused); its events are task updates, not operations.
+        onSubscribeResult: ({ result }) => count('subscription', outcomeOf(result)),
+      };
+    },
+  };
+}

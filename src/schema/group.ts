@@ -1,0 +1,78 @@
+/**
+ * The Group type and `group(name)`. Rows come from one `GET /security/groups` per request; members from the
+ * batched membership loader (see SecurityDirectory.membersOf), so many groups' users cost one upstream call.
+ */
+import { builder } from '../builder.ts';
+import type { Context } from '../context.ts';
+import { nameKey } from '../directory.ts';
+import type { EpmGroup } from '../upstream/types.ts';
+import {
+  Group,
+  type GroupSource,
+  groupName,
+  groupRow,
+  isEnabled,
+  mention,
+  User,
+} from './security-sources.ts';
+
+export { Group, type GroupSource };
+
+/** The group as EPMware lists it now, or null (case-insensitive). */
+export async function findGroup(ctx: Context, name: string): Promise<EpmGroup | null> {
+  return (await ctx.directory.groups()).byKey.get(nameKey(name)) ?? null;
+}
+
+builder.node(Group, {
+  description: 'An EPMware security group',
+  id: {
+    description: 'A Relay global id; stable across the spellings EPMware uses for the same group name',
+    resolve: (group) => nameKey(groupName(group)),
+  },
+  loadMany: async (keys, ctx) => {
+    const groups = await ctx.directory.groups();
+    return keys.map((key) => groups.byKey.get(nameKey(key)) ?? null);
+  },
+  fields: (t) => ({
+    // Spelled as the endpoint that named the group spells it; EPMware spells group names alike everywhere, so
+    // this costs no lookup in the groups list.
+    name: t.string({ nullable: false, resolve: (group) => groupName(group) }),
+    description: t.string({
+      nullable: true,
+      resolve: async (group, _args, ctx) => (await groupRow(ctx, group))?.description ?? null,
+    }),
+    enabled: t.boolean({
+      nullable: false,
+      description: 'EPMware enable = "Y" (false for a group missing from the groups list)',
+      resolve: async (group, _args, ctx) => isEnabled(await groupRow(ctx, group)),
+    }),
+    users: t.field({
+      type: [User],
+      nullable: false,
+      description: "The group's members. Many groups' members cost one upstream call together.",
+      resolve: (group, _args, ctx) => {
+        const known = ctx.directory.membersOfNow(groupName(group));
+        return known
+          ? known.map(mention)
+          : ctx.directory.membersOf(groupName(group)).then((names) => names.map(mention));
+      },
+    }),
+    userCount: t.int({
+      nullable: false,
+      description: 'How many members `users` lists',
+      resolve: (group, _args, ctx) =>
+        ctx.directory.membersOfNow(groupName(group))?.length ??
+        ctx.directory.membersOf(groupName(group)).then((names) => names.length),
+    }),
+  }),
+});
+
+builder.queryField('group', (t) =>
+  t.field({
+    type: Group,
+    nullable: true,
+    description: 'A group by name, case-insensitively; null when EPMware has no such group',
+    args: { name: t.arg.string({ required: true }) },
+    resolve: (_root, args, ctx) => findGroup(ctx, args.name),
+  }),
+);

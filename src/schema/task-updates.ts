@@ -1,0 +1,31 @@
+/**
+ * Subscription.taskUpdates: a task's progress as a push stream. The polling behind it is shared: see
+ * tasks/task-watcher.ts (one poller per credential and task, however many subscribers).
+ */
+import { builder } from '../builder.ts';
+import { InputError, unauthenticated } from '../errors.ts';
+import type { TaskUpdate } from '../tasks/task-watcher.ts';
+import { Task } from './task.ts';
+
+builder.subscriptionField('taskUpdates', (t) =>
+  t.field({
+    type: Task,
+    nullable: false,
+    description:
+      'The task at once, then again whenever its state, percentCompleted or message changes; completes right ' +
+      'after SUCCEEDED or FAILED. An unknown task ends the stream with NOT_FOUND.',
+    args: { taskId: t.arg.id({ required: true, description: "EPMware's own task id" }) },
+    subscribe: (_root, args, ctx) => {
+      if (!ctx.credential) throw unauthenticated();
+      const taskId = String(args.taskId).trim();
+      if (taskId === '') throw new InputError('taskId must not be empty');
+      return ctx.services.taskWatcher.watch(ctx.credential, taskId);
+    },
+    // The error that ends a watch arrives as the stream's last event and is thrown here, so it reaches the
+    // client as a GraphQL error with its code (through Yoga's masking) instead of tearing the transport down.
+    resolve: (update: TaskUpdate) => {
+      if (update instanceof Error) throw update;
+      return update;
+    },
+  }),
+);

@@ -1,0 +1,104 @@
+/**
+ * The User type and `user(userName)`. Rows come from one `GET /security/users` per request (the directory), a
+ * user's groups from the batched membership loader (see SecurityDirectory.groupsOf).
+ */
+import { builder } from '../builder.ts';
+import type { Context } from '../context.ts';
+import { nameKey } from '../directory.ts';
+import type { EpmUser } from '../upstream/types.ts';
+import {
+  Group,
+  isEnabled,
+  isMention,
+  mention,
+  User,
+  type UserSource,
+  userKey,
+  userRow,
+} from './security-sources.ts';
+
+export { Group, User, type UserSource };
+
+export const UserType = builder.enumType('UserType', { values: ['NATIVE', 'SAML'] as const });
+export type UserTypeValue = 'NATIVE' | 'SAML';
+
+/** EPMware's userType, when it is one the schema knows. */
+export function userTypeOf(row: EpmUser | undefined): UserTypeValue | null {
+  const value = row?.userType?.trim().toUpperCase();
+  return value === 'NATIVE' || value === 'SAML' ? value : null;
+}
+
+/**
+ * The user as EPMware has them now, or null. Reads through the request's directory, so after a mutation has
+ * called `ctx.directory.forget()` this sees the change.
+ */
+export async function findUser(ctx: Context, userName: string): Promise<EpmUser | null> {
+  return (await ctx.directory.users()).byKey.get(nameKey(userName)) ?? null;
+}
+
+builder.node(User, {
+  description:
+    'An EPMware user. A user EPMware lists as a group member but not in its users list shows its name only.',
+  id: {
+    description: 'A Relay global id; stable across the spellings EPMware uses for the same user name',
+    resolve: (user) => userKey(user),
+  },
+  loadMany: async (keys, ctx) => {
+    const users = await ctx.directory.users();
+    return keys.map((key) => users.byKey.get(nameKey(key)) ?? null);
+  },
+  fields: (t) => ({
+    userName: t.string({
+      nullable: false,
+      description: 'As the users list spells it',
+      resolve: async (user, _args, ctx) =>
+        isMention(user) ? ((await userRow(ctx, user))?.userName ?? user.mentionedAs) : user.userName,
+    }),
+    firstName: t.string({
+      nullable: true,
+      resolve: async (user, _args, ctx) => (await userRow(ctx, user))?.firstName ?? null,
+    }),
+    lastName: t.string({
+      nullable: true,
+      resolve: async (user, _args, ctx) => (await userRow(ctx, user))?.lastName ?? null,
+    }),
+    email: t.string({
+      nullable: true,
+      resolve: async (user, _args, ctx) => (await userRow(ctx, user))?.email ?? null,
+    }),
+    description: t.string({
+      nullable: true,
+      resolve: async (user, _args, ctx) => (await userRow(ctx, user))?.description ?? null,
+    }),
+    enabled: t.boolean({
+      nullable: false,
+      description: 'EPMware enable = "Y" (false for a member missing from the users list)',
+      resolve: async (user, _args, ctx) => isEnabled(await userRow(ctx, user)),
+    }),
+    userType: t.field({
+      type: UserType,
+      nullable: true,
+      resolve: async (user, _args, ctx) => userTypeOf(await userRow(ctx, user)),
+    }),
+    groups: t.field({
+      type: [Group],
+      nullable: false,
+      description: "The user's groups. Many users' groups cost one upstream call together.",
+      resolve: (user, _args, ctx) => {
+        const name = isMention(user) ? user.mentionedAs : user.userName;
+        const known = ctx.directory.groupsOfNow(name);
+        return known ? known.map(mention) : ctx.directory.groupsOf(name).then((names) => names.map(mention));
+      },
+    }),
+  }),
+});
+
+builder.queryField('user', (t) =>
+  t.field({
+    type: User,
+    nullable: true,
+    description: 'A user by name, case-insensitively; null when EPMware has no such user',
+    args: { userName: t.arg.string({ required: true }) },
+    resolve: (_root, args, ctx) => findUser(ctx, args.userName),
+  }),
+);

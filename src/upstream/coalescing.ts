@@ -1,0 +1,58 @@
+/**
+ * Coalescing: identical GETs in flight for the same credential share one upstream request (and one budget slot).
+ * Hand-written rather than undici's `interceptors.deduplicate`: that one does key on every request header, the
+ * Authorization header included, so it would be safe across tokens, but it sits below this client, after the
+ * budget: each joined request would already have spent a slot. Coalescing above the budget is what saves it.
+ */
+import type { CachedAnswer, ReadScope } from './cache.ts';
+
+interface Flight extends ReadScope {
+  result: Promise<CachedAnswer>;
+  /** A write changed what this read describes while it was in flight: do not cache its answer. */
+  stale: boolean;
+}
+
+export class InFlightReads {
+  readonly #flights = new Map<string, Flight>();
+
+  /** Joins the identical read in flight, or starts `fetch` as a new one. */
+  run(
+    key: string,
+    scope: ReadScope,
+    fetch: (isStale: () => boolean) => Promise<CachedAnswer>,
+  ): { result: Promise<CachedAnswer>; joined: boolean } {
+    const existing = this.#flights.get(key);
+    if (existing) return { result: existing.result, joined: true };
+    const flight: Flight = { ...scope, stale: false, result: Promise.resolve({ status: 0, text: '' }) };
+    flight.result = fetch(() => flight.stale).finally(() => {
+      if (this.#flights.get(key) === flight) this.#flights.delete(key);
+    });
+    // Callers may all have given up (each races its own abort signal); the failure is theirs, not the process's.
+    flight.result.catch(() => {});
+    this.#flights.set(key, flight);
+    return { result: flight.result, joined: false };
+  }
+
+  /** Reads already in flight may describe the state before a write: later callers start afresh. */
+  invalidate(fingerprint: string, pathPrefixes: readonly string[]): void {
+    for (const [key, flight] of this.#flights) {
+      if (
+        flight.fingerprint === fingerprint &&
+        pathPrefixes.some((prefix) => flight.path.startsWith(prefix))
+      ) {
+        flight.stale = true;
+        this.#flights.delete(key);
+      }
+    }
+  }
+}
+
+/** A shared promise as seen by one caller, who may give up on it. */
+export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
