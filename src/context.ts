@@ -50,5 +50,17 @@ export function createContext(
     api ??= new Epmware(services.upstream, credential);
     return api;
   };
-  return { requestId, origin, services, credential, epmware, directory: new SecurityDirectory(epmware) };
+  // Built on first use: a subscription or a task query never needs it, and each costs memory per request.
+  let directory: SecurityDirectory | undefined;
+  return {
+    requestId,
+    origin,
+    services,
+    credential,
+    epmware,
+    get directory() {
+      directory ??= new SecurityDirectory(epmware);
+      return directory;
+    },
+  };
 }

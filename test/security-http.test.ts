@@ -5,6 +5,7 @@
  */
 import { FormData, request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PRIMARY_TOKEN } from '../src/simulator/index.ts';
 import { type Stack, startStack } from './harness.ts';
 
 const ALLOWED = 'https://app.example.com';
@@ -12,7 +13,11 @@ const OTHER = 'https://evil.example.net';
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ env: { CORS_ORIGINS: `${ALLOWED},https://admin.example.com` } });
+  // EPMWARE_TOKEN makes CSRF matter: a cross-site form or GET carries no token of its own, and without the CSRF
+  // check it would run with the gateway's service token.
+  stack = await startStack({
+    env: { CORS_ORIGINS: `${ALLOWED},https://admin.example.com`, EPMWARE_TOKEN: PRIMARY_TOKEN },
+  });
 });
 afterAll(() => stack.close());
 beforeEach(() => stack.sim.clearRequests());
@@ -55,7 +60,7 @@ function uploadForm(): FormData {
 describe('CSRF prevention', () => {
   it('refuses a form post without the preflight header, before any upstream call', async () => {
     const answer = await send({
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Token ${stack.token}` },
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ query: '{ users { totalCount } }' }).toString(),
     });
     expect(answer.status).toBe(403);
@@ -77,7 +82,7 @@ describe('CSRF prevention', () => {
   });
 
   it('refuses a multipart upload without the header: nothing reaches EPMware', async () => {
-    const answer = await send({ headers: { authorization: `Token ${stack.token}` }, body: uploadForm() });
+    const answer = await send({ body: uploadForm() });
     expect(answer.status).toBe(403);
     expect((JSON.parse(answer.text) as Answer).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect(stack.sim.requests()).toEqual([]);
@@ -104,20 +109,27 @@ describe('CSRF prevention', () => {
 
   it('refuses a GET query without the header and runs it with one', async () => {
     const path = `/graphql?query=${encodeURIComponent('{ users { totalCount } }')}`;
-    const refused = await send({ method: 'GET', path, headers: { authorization: `Token ${stack.token}` } });
+    const refused = await send({ method: 'GET', path, headers: { accept: 'application/json' } });
     expect(refused.status).toBe(403);
     expect(stack.sim.requests()).toEqual([]);
     const allowed = await send({
       method: 'GET',
       path,
-      headers: {
-        authorization: `Token ${stack.token}`,
-        'x-graphql-yoga-csrf': '1',
-        accept: 'application/json',
-      },
+      headers: { 'x-graphql-yoga-csrf': '1', accept: 'application/json' },
     });
     expect(allowed.status).toBe(200);
     expect(JSON.parse(allowed.text)).toHaveProperty('data.users.totalCount');
+  });
+
+  it('counts Authorization as a preflight header: a page cannot add it cross-site either (urql GETs)', async () => {
+    const path = `/graphql?query=${encodeURIComponent('{ users { totalCount } }')}`;
+    const answer = await send({
+      method: 'GET',
+      path,
+      headers: { authorization: `Token ${stack.token}`, accept: 'application/json' },
+    });
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.text)).toHaveProperty('data.users.totalCount');
   });
 });
 

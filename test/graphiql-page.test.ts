@@ -1,0 +1,91 @@
+/**
+ * The GraphiQL page as served: with the embedded simulator it carries the demo token and the starter tabs; against
+ * a real EPMware (no demo token, EPMWARE_TOKEN or not) no token is ever in the page. It is self-hosted (no CDN), and
+ * it names the CSRF header its requests carry.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkOperationDocuments, formatProblem, loadSchema } from '../scripts/check-operations.ts';
+import { graphiqlOptions, STARTER_RUN, STARTER_USERS, STARTER_WATCH } from '../src/graphiql.ts';
+import { type Stack, startStack } from './harness.ts';
+
+let demo: Stack;
+let real: Stack;
+beforeAll(async () => {
+  [demo, real] = await Promise.all([
+    startStack({ demoToken: true }),
+    // A "real" deployment: no demo token, but a server-side EPMWARE_TOKEN that must not leak into the page either.
+    startStack({ env: { EPMWARE_TOKEN: 'server-side-secret-token' } }),
+  ]);
+});
+afterAll(() => Promise.all([demo?.close(), real?.close()]));
+
+async function graphiqlPage(stack: Stack): Promise<{ status: number; type: string | null; html: string }> {
+  const response = await fetch(stack.url, { headers: { accept: 'text/html' } });
+  return { status: response.status, type: response.headers.get('content-type'), html: await response.text() };
+}
+
+/** The options object the page hands to GraphiQL (the renderer embeds it as JSON). */
+function embeddedOptions(html: string): Record<string, unknown> {
+  const marker = 'YogaGraphiQL.renderYogaGraphiQL(';
+  const start = html.lastIndexOf(marker);
+  expect(start).toBeGreaterThan(0);
+  const args = html.slice(html.indexOf(',', start + marker.length) + 1, html.indexOf('</script>', start));
+  const json = args.slice(0, args.lastIndexOf(')')).trim().replace(/,$/, '');
+  return JSON.parse(json) as Record<string, unknown>;
+}
+
+describe('GraphiQL page', () => {
+  it('with the embedded simulator: the demo token in the headers and three starter tabs', async () => {
+    const page = await graphiqlPage(demo);
+    expect(page.status).toBe(200);
+    expect(page.type).toContain('text/html');
+    expect(page.html).toContain(demo.token);
+    const options = embeddedOptions(page.html);
+    expect(JSON.parse(String(options.headers))).toEqual({ Authorization: `Token ${demo.token}` });
+    const tabs = options.defaultTabs as Array<{ query: string; headers: string; variables?: string }>;
+    expect(tabs.map((tab) => tab.query)).toEqual([STARTER_USERS, STARTER_RUN, STARTER_WATCH]);
+    expect(tabs.every((tab) => tab.headers.includes(demo.token))).toBe(true);
+    expect(options.subscriptionsProtocol).toBe('SSE');
+    expect(options.additionalHeaders).toEqual({ 'x-graphql-yoga-csrf': 'graphiql' });
+    // Serving the page called nothing upstream.
+    expect(demo.sim.requests()).toHaveLength(0);
+  });
+
+  it('against a real EPMware: no token in the page, no starter that would run a deployment', async () => {
+    const page = await graphiqlPage(real);
+    expect(page.status).toBe(200);
+    expect(page.html).not.toContain(real.token);
+    expect(page.html).not.toContain('server-side-secret-token');
+    expect(page.html).not.toMatch(/Token [0-9a-f-]{8,}/i);
+    const options = embeddedOptions(page.html);
+    expect(options.headers).toBeUndefined();
+    expect(options.defaultTabs).toBeUndefined();
+    expect(options.additionalHeaders).toEqual({ 'x-graphql-yoga-csrf': 'graphiql' });
+  });
+
+  it('is self-hosted: GraphiQL and its editor workers come with the page, from no CDN', async () => {
+    const { html } = await graphiqlPage(real);
+    expect(html).toContain('YogaGraphiQL');
+    expect(html).not.toMatch(/<script[^>]+src=["']?https?:/i);
+    expect(html).not.toMatch(/<link[^>]+href=["']?https?:/i);
+  });
+
+  it('the starter documents are valid against the schema, and the query and mutation run as they are', async () => {
+    const starters = [STARTER_USERS, STARTER_RUN, STARTER_WATCH].map((source, index) => ({
+      file: `starter tab ${index + 1}`,
+      source,
+    }));
+    expect(checkOperationDocuments(loadSchema(), starters).map(formatProblem)).toEqual([]);
+    for (const document of [STARTER_USERS, STARTER_RUN]) {
+      const result = await demo.graphql(document);
+      expect(result.errors, document).toBeUndefined();
+    }
+    // EPMware's own timeout must outlast the starter deployment, or the newcomer watches it fail.
+    const runs = demo.sim.requests({ method: 'POST', path: '/service/api/deployment/run' });
+    expect(runs.map((run) => run.body)).toEqual([{ name: 'ASOALL', timeout_min: 60 }]);
+  });
+
+  it('graphiqlOptions without a demo token names no Authorization header at all', () => {
+    expect(JSON.stringify(graphiqlOptions())).not.toMatch(/authorization/i);
+  });
+});
