@@ -5,6 +5,7 @@
  */
 import { type GraphQLResolveInfo, Kind, type SelectionSetNode } from 'graphql';
 import { builder } from '../builder.ts';
+import type { Epmware } from '../upstream/epmware.ts';
 import type { EpmTaskStatus } from '../upstream/types.ts';
 import { exactlyOne, requiredText, timeoutMin } from '../validation.ts';
 import { Task } from './task.ts';
@@ -44,25 +45,46 @@ export function taskResult(taskId: string, info: GraphQLResolveInfo): string | E
   return needsStatus ? taskId : { taskId, status: '' };
 }
 
-builder.mutationFields((t) => ({
-  runDeployment: t.field({
-    type: Task,
-    nullable: false,
+/** Runs of a configuration by name: a deployment or an ERP import, each with EPMware's optional timeout. */
+const namedRuns = [
+  {
+    field: 'runDeployment',
     description: 'Starts a deployment (deployment/run). The task reports its progress; see also taskUpdates.',
-    args: {
-      name: t.arg.string({ required: true, description: 'The deployment configuration' }),
-      timeoutMin: t.arg.int({
-        description: `Minutes before EPMware gives up; 1..1440, EPMware's default 60`,
-      }),
-    },
-    resolve: async (_root, args, ctx, info) => {
-      const name = requiredText(args.name, 'name');
-      const timeout = timeoutMin(args.timeoutMin);
-      const submitted = await ctx.epmware().runDeployment(name, timeout);
-      return taskResult(submitted.taskId, info);
-    },
-  }),
-  runExport: t.field({
+    configuration: 'The deployment configuration',
+    run: (epmware: Epmware, name: string, timeout?: number) => epmware.runDeployment(name, timeout),
+  },
+  {
+    field: 'runErpImport',
+    description: 'Runs an ERP import (erp/run), typically after uploadErpFile.',
+    configuration: 'The ERP import configuration',
+    run: (epmware: Epmware, name: string, timeout?: number) => epmware.runErpImport(name, timeout),
+  },
+] as const;
+
+for (const namedRun of namedRuns) {
+  builder.mutationField(namedRun.field, (t) =>
+    t.field({
+      type: Task,
+      nullable: false,
+      description: namedRun.description,
+      args: {
+        name: t.arg.string({ required: true, description: namedRun.configuration }),
+        timeoutMin: t.arg.int({
+          description: `Minutes before EPMware gives up; 1..1440, EPMware's default 60`,
+        }),
+      },
+      resolve: async (_root, args, ctx, info) => {
+        const name = requiredText(args.name, 'name');
+        const timeout = timeoutMin(args.timeoutMin);
+        const submitted = await namedRun.run(ctx.epmware(), name, timeout);
+        return taskResult(submitted.taskId, info);
+      },
+    }),
+  );
+}
+
+builder.mutationField('runExport', (t) =>
+  t.field({
     type: Task,
     nullable: false,
     description: 'Runs an export profile (name) or an export book (bookName): exactly one of the two.',
@@ -81,21 +103,4 @@ builder.mutationFields((t) => ({
       return taskResult(submitted.taskId, info);
     },
   }),
-  runErpImport: t.field({
-    type: Task,
-    nullable: false,
-    description: 'Runs an ERP import (erp/run), typically after uploadErpFile.',
-    args: {
-      name: t.arg.string({ required: true, description: 'The ERP import configuration' }),
-      timeoutMin: t.arg.int({
-        description: `Minutes before EPMware gives up; 1..1440, EPMware's default 60`,
-      }),
-    },
-    resolve: async (_root, args, ctx, info) => {
-      const name = requiredText(args.name, 'name');
-      const timeout = timeoutMin(args.timeoutMin);
-      const submitted = await ctx.epmware().runErpImport(name, timeout);
-      return taskResult(submitted.taskId, info);
-    },
-  }),
-}));
+);

@@ -112,24 +112,6 @@ builder.mutationFields((t) => ({
       return writeThenRead(ctx, userName, () => ctx.epmware().updateSsoUser(userName, fields));
     },
   }),
-  enableUser: t.field({
-    type: User,
-    nullable: false,
-    args: { userName: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => {
-      const userName = requiredText(args.userName, 'userName');
-      return writeThenRead(ctx, userName, () => ctx.epmware().setUserEnabled(userName, true));
-    },
-  }),
-  disableUser: t.field({
-    type: User,
-    nullable: false,
-    args: { userName: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => {
-      const userName = requiredText(args.userName, 'userName');
-      return writeThenRead(ctx, userName, () => ctx.epmware().setUserEnabled(userName, false));
-    },
-  }),
   assignUserToGroups: t.field({
     type: User,
     nullable: false,
@@ -160,3 +142,22 @@ builder.mutationFields((t) => ({
     },
   }),
 }));
+
+// enableUser / disableUser: the same write with the documented PATCH for each direction.
+for (const [field, enabled] of [
+  ['enableUser', true],
+  ['disableUser', false],
+] as const) {
+  builder.mutationField(field, (t) =>
+    t.field({
+      type: User,
+      nullable: false,
+      description: `${enabled ? 'Enables' : 'Disables'} a user (security/users/sso/${enabled ? 'enable' : 'disable'}); NOT_FOUND for an unknown user.`,
+      args: { userName: t.arg.string({ required: true }) },
+      resolve: (_root, args, ctx) => {
+        const userName = requiredText(args.userName, 'userName');
+        return writeThenRead(ctx, userName, () => ctx.epmware().setUserEnabled(userName, enabled));
+      },
+    }),
+  );
+}
