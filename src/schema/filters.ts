@@ -92,6 +92,15 @@ export function matchesCombined<T, F extends Combinators<F>>(
   return true;
 }
 
+/** The items a filter tree keeps (all of them when there is no filter). */
+export function filterItems<T, F extends Combinators<F>>(
+  items: T[],
+  filter: F | null | undefined,
+  own: (item: T, filter: F) => boolean,
+): T[] {
+  return filter ? items.filter((item) => matchesCombined(item, filter, own)) : items;
+}
+
 /** Whether any filter in the tree satisfies `test` (e.g. needs the memberships). */
 export function someFilter<F extends Combinators<F>>(
   filter: F | null | undefined,

@@ -5,7 +5,7 @@ import type { EpmGroup } from '../upstream/types.ts';
 import {
   type Combinators,
   comparable,
-  matchesCombined,
+  filterItems,
   matchesSearch,
   matchesString,
   OrderDirection,
@@ -94,11 +94,7 @@ builder.queryField('groups', (t) =>
           ctx.directory.groups(),
           needsMemberships ? ctx.directory.memberships() : undefined,
         ]);
-        const matching = filter
-          ? groups.list.filter((group) =>
-              matchesCombined(group, filter, (item, f) => matchesOwn(item, f, memberships)),
-            )
-          : groups.list;
+        const matching = filterItems(groups.list, filter, (item, f) => matchesOwn(item, f, memberships));
         return paginate(matching, args, ordering);
       },
     },

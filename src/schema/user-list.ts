@@ -8,7 +8,7 @@ import type { EpmUser } from '../upstream/types.ts';
 import {
   type Combinators,
   comparable,
-  matchesCombined,
+  filterItems,
   matchesSearch,
   matchesString,
   OrderDirection,
@@ -121,11 +121,7 @@ builder.queryField('users', (t) =>
           ctx.directory.users(filter?.userType ?? undefined),
           needsMemberships ? ctx.directory.memberships() : undefined,
         ]);
-        const matching = filter
-          ? users.list.filter((user) =>
-              matchesCombined(user, filter, (item, f) => matchesOwn(item, f, memberships)),
-            )
-          : users.list;
+        const matching = filterItems(users.list, filter, (item, f) => matchesOwn(item, f, memberships));
         return paginate(matching, args, ordering);
       },
     },
