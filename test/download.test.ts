@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PRIMARY_TOKEN } from '../src/simulator/index.ts';
-import { type Stack, startStack } from './harness.ts';
+import { type Stack, startStack, taskStateEventually } from './harness.ts';
 
 let stack: Stack;
 
@@ -98,18 +98,7 @@ it('the file of an export run through the gateway, then expired: 200, then 410 G
   expect(run.errors).toBeUndefined();
   const taskId = run.data?.runExport.taskId ?? '';
   expect(run.data?.runExport.downloadUrl).toBe(`${stack.origin}/exports/${taskId}/file`);
-  let state = '';
-  for (let attempt = 0; attempt < 50 && state !== 'SUCCEEDED'; attempt++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const task = await stack.graphql<{ task: { state: string } }>(
-      'query ($id: ID!) { task(taskId: $id) { state } }',
-      {
-        id: taskId,
-      },
-    );
-    state = task.data?.task.state ?? '';
-  }
-  expect(state).toBe('SUCCEEDED');
+  expect(await taskStateEventually(stack, taskId, 'SUCCEEDED')).toBe('SUCCEEDED');
   const fresh = await get(run.data?.runExport.downloadUrl ?? '', `Token ${stack.token}`);
   expect(fresh.status).toBe(200);
   expect(sha256(fresh.bytes)).toBe(sha256((await direct(taskId)).bytes));

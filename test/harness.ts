@@ -84,3 +84,21 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
   };
 }
+
+/**
+ * Polls `task(taskId) { state }` through the gateway until it is `wanted` (at most 50 tries, 100 ms apart) and
+ * returns the last state seen, for the caller to assert on.
+ */
+export async function taskStateEventually(stack: Stack, taskId: string, wanted: string): Promise<string> {
+  let state = '';
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const answer = await stack.graphql<{ task: { state: string } | null }>(
+      'query ($id: ID!) { task(taskId: $id) { state } }',
+      { id: taskId },
+    );
+    state = answer.data?.task?.state ?? '';
+    if (state === wanted) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return state;
+}

@@ -3,7 +3,7 @@
  * get_status (never the submission's "S"), validation before any upstream call, and 409/404/503 mapped, never retried.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Stack, startStack } from './harness.ts';
+import { type Stack, startStack, taskStateEventually } from './harness.ts';
 
 let stack: Stack;
 
@@ -39,15 +39,7 @@ function apiRequests(path: string) {
 }
 
 async function eventuallyState(taskId: string, wanted: string): Promise<void> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const answer = await stack.graphql<{ task: { state: string } }>(
-      'query ($id: ID!) { task(taskId: $id) { state } }',
-      { id: taskId },
-    );
-    if (answer.data?.task.state === wanted) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`task ${taskId} never reached ${wanted}`);
+  expect(await taskStateEventually(stack, taskId, wanted)).toBe(wanted);
 }
 
 describe('runDeployment', () => {

@@ -132,6 +132,23 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
   }
 }
 
+/**
+ * After the last watcher of a task left: waits for the gauges to drop the poller, then four more intervals, and
+ * reports the subscriptions still counted and the get_status calls for the task later than one interval after
+ * the poller stopped (the contract: none).
+ */
+export async function pollsAfterLastWatcher(stack: Stack, taskId: string, intervalMs: number) {
+  const { metrics } = stack.gateway.services;
+  await waitFor(async () => (await gaugeValue(metrics.activePollers)) === 0, 2_000);
+  const subscriptions = await gaugeValue(metrics.activeSubscriptions);
+  const stoppedAt = Date.now();
+  await sleep(4 * intervalMs);
+  const late = stack.sim
+    .requests({ path: `/service/api/task/get_status/${taskId}` })
+    .filter((call) => call.at > stoppedAt + intervalMs);
+  return { subscriptions, late };
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The assertions every finished progress stream must pass: never backwards, terminal last, nothing after. */

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Stack, startStack } from './harness.ts';
 import {
   gaugeValue,
+  pollsAfterLastWatcher,
   progressOf,
   sleep,
   sseClient,
@@ -185,14 +186,9 @@ describe('taskUpdates over SSE', () => {
     await sleep(2 * INTERVAL_MS);
     expect(await gaugeValue(metrics().activePollers)).toBe(1);
     abort.abort();
-    await waitFor(async () => (await gaugeValue(metrics().activePollers)) === 0, 2_000);
-    expect(await gaugeValue(metrics().activeSubscriptions)).toBe(0);
-    const stoppedAt = Date.now();
-    await sleep(4 * INTERVAL_MS);
-    const late = stack.sim
-      .requests({ path: `/service/api/task/get_status/${taskId}` })
-      .filter((call) => call.at > stoppedAt + INTERVAL_MS);
-    expect(late).toEqual([]);
+    const after = await pollsAfterLastWatcher(stack, taskId, INTERVAL_MS);
+    expect(after.subscriptions).toBe(0);
+    expect(after.late).toEqual([]);
   });
 
   it('transient upstream errors back off and retry without ending the stream', async () => {

@@ -9,6 +9,7 @@ import { PRIMARY_TOKEN } from '../src/simulator/index.ts';
 import { type Stack, startStack } from './harness.ts';
 import {
   gaugeValue,
+  pollsAfterLastWatcher,
   progressOf,
   sleep,
   sseClient,
@@ -16,7 +17,6 @@ import {
   statusCalls,
   TASK_UPDATES,
   type TaskEvent,
-  waitFor,
   wsClient,
   wsEvents,
 } from './subscription-clients.ts';
@@ -105,14 +105,9 @@ describe('taskUpdates over graphql-transport-ws', () => {
     expect(await gaugeValue(metrics().activePollers)).toBe(1);
     expect(await gaugeValue(metrics().activeSubscriptions)).toBe(1);
     client.terminate();
-    await waitFor(async () => (await gaugeValue(metrics().activePollers)) === 0, 2_000);
-    expect(await gaugeValue(metrics().activeSubscriptions)).toBe(0);
-    const stoppedAt = Date.now();
-    await sleep(4 * INTERVAL_MS);
-    const late = stack.sim
-      .requests({ path: `/service/api/task/get_status/${taskId}` })
-      .filter((call) => call.at > stoppedAt + INTERVAL_MS);
-    expect(late).toEqual([]);
+    const after = await pollsAfterLastWatcher(stack, taskId, INTERVAL_MS);
+    expect(after.subscriptions).toBe(0);
+    expect(after.late).toEqual([]);
   });
 
   it('validates and codes errors as HTTP does (validation, parse), without closing the socket', async () => {

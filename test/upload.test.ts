@@ -8,7 +8,7 @@ import { FormData, request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RecordedMultipartBody, RecordedRequest } from '../src/simulator/index.ts';
 import { toUpload } from '../src/upload.ts';
-import { type Stack, type StackOptions, startStack } from './harness.ts';
+import { type Stack, type StackOptions, startStack, taskStateEventually } from './harness.ts';
 
 const UPLOAD_PATH = '/service/api/erp/upload_file';
 /** The header Yoga's CSRF prevention asks of multipart requests (a browser cannot send it cross-site unasked). */
@@ -160,18 +160,7 @@ describe('with the default limits', () => {
     expect(body.file?.sha256).toBe(sha256(bytes));
 
     const taskId = answer.data?.uploadErpFile?.taskId;
-    let state = '';
-    for (let attempt = 0; attempt < 50 && state !== 'SUCCEEDED'; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      const task = await stack.graphql<{ task: { state: string } }>(
-        'query ($id: ID!) { task(taskId: $id) { state } }',
-        {
-          id: taskId,
-        },
-      );
-      state = task.data?.task.state ?? '';
-    }
-    expect(state).toBe('SUCCEEDED');
+    expect(await taskStateEventually(stack, taskId ?? '', 'SUCCEEDED')).toBe('SUCCEEDED');
   });
 
   it('streams: EPMware receives the upload while the client is still sending the file', async () => {

@@ -41,11 +41,6 @@ export function createLogger(level: LogLevel, destination?: LogDestination): Log
   );
 }
 
-/** A logger that writes nothing, for code paths built without one (scripts). */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
-}
-
 type LogMethod = (...args: unknown[]) => void;
 
 /**
