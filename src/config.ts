@@ -5,8 +5,11 @@
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Config {
-  /** null: start the embedded simulator and use it. */
+  /** null: start the embedded simulator and use it (EPMWARE_URL unset, or `simulator`). Never ends in /service/api:
+   * the upstream client adds that itself. */
   epmwareUrl: URL | null;
+  /** EPMWARE_URL=simulator: the embedded simulator asked for by name, which the production entry accepts. */
+  simulatorRequested: boolean;
   epmwareToken: string | null;
   port: number;
   host: string;
@@ -18,6 +21,8 @@ export interface Config {
   corsOrigins: string[];
   introspection: boolean;
   logLevel: LogLevel;
+  /** TRUST_PROXY: build public links (Task.downloadUrl) from Forwarded / X-Forwarded-* headers. */
+  trustProxy: boolean;
 }
 
 export class ConfigError extends Error {
@@ -71,6 +76,23 @@ function httpUrl(env: Env, name: string): URL | null {
   return url;
 }
 
+/** The value of EPMWARE_URL that asks for the embedded simulator explicitly (the production entry's opt-in). */
+export const SIMULATOR_URL_VALUE = 'simulator';
+
+/** EPMware documents its endpoints under /service/api; people paste either the instance's base or that URL. */
+const API_PATH = /\/service\/api\/*$/i;
+
+function epmwareUrl(env: Env, name: string): URL | null {
+  if (read(env, name)?.toLowerCase() === SIMULATOR_URL_VALUE) return null;
+  const url = httpUrl(env, name);
+  if (url === null) return null;
+  if (url.search !== '' || url.hash !== '') {
+    throw new ConfigError(name, `must be the instance's base URL without a query or fragment, got "${url.href}"`);
+  }
+  url.pathname = url.pathname.replace(API_PATH, '').replace(/\/+$/, '');
+  return url;
+}
+
 function origins(env: Env, name: string): string[] {
   const raw = read(env, name);
   if (raw === undefined) return [];
@@ -114,7 +136,8 @@ function host(env: Env, name: string): string {
 
 export function loadConfig(env: Env): Config {
   return {
-    epmwareUrl: httpUrl(env, 'EPMWARE_URL'),
+    epmwareUrl: epmwareUrl(env, 'EPMWARE_URL'),
+    simulatorRequested: read(env, 'EPMWARE_URL')?.toLowerCase() === SIMULATOR_URL_VALUE,
     epmwareToken: read(env, 'EPMWARE_TOKEN') ?? null,
     port: integer(env, 'PORT', 4000, { min: 0, max: 65_535 }),
     host: host(env, 'HOST'),
@@ -126,5 +149,6 @@ export function loadConfig(env: Env): Config {
     corsOrigins: origins(env, 'CORS_ORIGINS'),
     introspection: boolean(env, 'INTROSPECTION', true),
     logLevel: logLevel(env, 'LOG_LEVEL'),
+    trustProxy: boolean(env, 'TRUST_PROXY', false),
   };
 }

@@ -13,6 +13,7 @@ import { createLogger, type LogDestination, yogaLogger } from './observability/l
 import { GatewayMetrics } from './observability/metrics.ts';
 import { corsPolicy } from './plugins/cors.ts';
 import { gatewayPlugins } from './plugins/index.ts';
+import { publicOrigin } from './public-origin.ts';
 import { logHttpExchange, REQUEST_ID_HEADER, requestIdFrom } from './plugins/request-logging.ts';
 import { EXPORT_FILE_ROUTE, handleExportDownload } from './routes/export-download.ts';
 import { handleOperations } from './routes/operations.ts';
@@ -67,7 +68,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
         services,
         {
           authorization: initial.request.headers.get('authorization'),
-          origin: new URL(initial.request.url).origin,
+          origin: publicOrigin(initial.request.url, initial.request.headers, config.trustProxy),
         },
         typeof initial.requestId === 'string' ? initial.requestId : undefined,
       ),

@@ -1,24 +1,63 @@
 /**
- * The process: read the configuration, start the embedded simulator when no EPMWARE_URL is set, listen, say where
- * GraphiQL is, and on SIGTERM/SIGINT shut down without dropping work: stop accepting, complete subscriptions, let
- * in-flight requests finish, close the upstream pool, exit 0 — or, past the deadline, cut what is left and exit 1.
+ * The process: read the configuration, start the embedded simulator when asked (or, from the TypeScript source,
+ * when no EPMWARE_URL is set), probe EPMware once, listen, say where GraphiQL is, and on SIGTERM/SIGINT shut down
+ * without dropping work: stop accepting, complete subscriptions, let in-flight requests finish, close the upstream
+ * pool, exit 0 — or, past the deadline, cut what is left and exit 1.
  */
-import { ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig, SIMULATOR_URL_VALUE } from './config.ts';
+import { probeUpstream } from './startup-probe.ts';
 
 /** Orchestrators wait about 30 s between SIGTERM and SIGKILL; 10 s leaves room and bounds a stuck request. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
-async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
+/** The start-up probe waits at most this long: a blackholed address must not hold the banner back for long. */
+const PROBE_TIMEOUT_MS = 3_000;
+
+/**
+ * `npm start` runs this file as TypeScript (a development entry: the simulator by default, so a fresh clone works);
+ * `npm run start:prod` and any `node dist/main.js` run the compiled JavaScript, the production entry, where serving
+ * a simulator's fake data because a variable was forgotten would be a silent disaster.
+ */
+const PRODUCTION_ENTRY = !import.meta.url.endsWith('.ts');
+
+/** Every start-up refusal: one line naming what to set, exit 2, nothing listening. */
+function refuse(message: string): never {
+  process.stderr.write(`Configuration error: ${message}\n`);
+  process.exit(2);
+}
+
+function configuration(): Config {
   try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`Configuration error: ${error.message}\n`);
-      process.exit(2);
+    const config = loadConfig(process.env);
+    if (PRODUCTION_ENTRY && !config.epmwareUrl && !config.simulatorRequested) {
+      refuse(
+        'EPMWARE_URL is not set: set it to your EPMware instance (e.g. EPMWARE_URL=https://acme.epmwarecloud.com), ' +
+          `or EPMWARE_URL=${SIMULATOR_URL_VALUE} to serve the embedded simulator's demo data`,
+      );
     }
+    return config;
+  } catch (error) {
+    if (error instanceof ConfigError) refuse(error.message);
     throw error;
   }
+}
+
+/** A listen failure is a configuration problem (PORT/HOST), reported like one instead of as a stack trace. */
+function listenProblem(error: unknown, config: Config): string | undefined {
+  const code = (error as { code?: unknown }).code;
+  const where = `${config.host}:${config.port}`;
+  if (code === 'EADDRINUSE') {
+    return `PORT: ${where} is already in use (another gateway still running?): stop that process or set PORT to a free port`;
+  }
+  if (code === 'EACCES') return `PORT: not allowed to listen on ${where}: use a port above 1023 or grant the capability`;
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+    return `HOST: ${config.host} is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its addresses`;
+  }
+  return undefined;
+}
+
+async function main(): Promise<void> {
+  let config = configuration();
 
   // Loaded only once the configuration is known to be good: a bad value is reported in a fraction of a second,
   // before the schema is built.
@@ -35,7 +74,18 @@ async function main(): Promise<void> {
 
   const gateway = createGateway(config, { demoToken });
   const { logger } = gateway.services;
-  const url = await gateway.listen();
+  const upstreamUrl = config.epmwareUrl;
+  // Probed while the server starts listening; reported under the banner, before anyone can send a query.
+  const probe = demoToken || !upstreamUrl ? undefined : probeUpstream(upstreamUrl, PROBE_TIMEOUT_MS);
+  let url: URL;
+  try {
+    url = await gateway.listen();
+  } catch (error) {
+    const problem = listenProblem(error, config);
+    if (problem) refuse(problem);
+    throw error;
+  }
+  const probed = await probe;
   // The banner is for the person who started the process (the contract asks for the demo token there); the JSON
   // log line is for machines and carries no token.
   process.stdout.write(`EPMware GraphQL gateway ready: GraphiQL at ${url.href}\n`);
@@ -43,10 +93,22 @@ async function main(): Promise<void> {
     process.stdout.write(`Upstream: embedded EPMware simulator at ${config.epmwareUrl?.origin}\n`);
     process.stdout.write(`Demo token: ${demoToken}  (send "Authorization: Token ${demoToken}")\n`);
   } else {
-    process.stdout.write(`Upstream: ${config.epmwareUrl?.origin}\n`);
+    if (probed && !probed.reachable) {
+      // Printed before the Upstream line, which ends the banner: whoever waits for it has seen the warning.
+      process.stdout.write(
+        `Warning: EPMware at ${upstreamUrl?.href.replace(/\/$/, "")} cannot be reached (${probed.cause}); starting anyway, ` +
+          'queries fail with UPSTREAM_UNAVAILABLE and /readyz answers 503 until it can\n',
+      );
+    }
+    process.stdout.write(`Upstream: ${upstreamUrl?.href.replace(/\/$/, '')}\n`);
   }
   logger.info(
-    { url: url.href, upstream: config.epmwareUrl?.origin, simulator: Boolean(demoToken) },
+    {
+      url: url.href,
+      upstream: config.epmwareUrl?.origin,
+      simulator: Boolean(demoToken),
+      upstreamReachable: probed ? probed.reachable : undefined,
+    },
     'gateway listening',
   );
 

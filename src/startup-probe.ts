@@ -1,0 +1,42 @@
+/**
+ * One connection attempt to EPMware at start-up, so an operator who mistyped EPMWARE_URL (or started the gateway
+ * before a tunnel or VPN was up) reads it in the first lines the process prints instead of in a user's first failed
+ * query. It never stops start-up: EPMware may come up later, and /readyz reports it meanwhile. Like /readyz it is a
+ * TCP connect: no token, no rate-limit budget.
+ */
+import { connect } from 'node:net';
+
+export type ProbeResult = { reachable: true } | { reachable: false; cause: string };
+
+/** Node's error codes in words a person acts on. */
+const CAUSES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused: nothing listens on that port',
+  ENOTFOUND: 'host name not found (DNS)',
+  EAI_AGAIN: 'host name could not be resolved (DNS temporarily failing)',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ECONNRESET: 'connection reset',
+};
+
+export function describeConnectError(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return `${code}, ${CAUSES[code] ?? (error as Error).message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function probeUpstream(url: URL, timeoutMs: number): Promise<ProbeResult> {
+  const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const finish = (result: ProbeResult) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(timeoutMs, () =>
+      finish({ reachable: false, cause: `no answer within ${timeoutMs} ms (firewall, or wrong host?)` }),
+    );
+    socket.once('connect', () => finish({ reachable: true }));
+    socket.once('error', (error) => finish({ reachable: false, cause: describeConnectError(error) }));
+  });
+}
