@@ -87,7 +87,10 @@ function epmwareUrl(env: Env, name: string): URL | null {
   const url = httpUrl(env, name);
   if (url === null) return null;
   if (url.search !== '' || url.hash !== '') {
-    throw new ConfigError(name, `must be the instance's base URL without a query or fragment, got "${url.href}"`);
+    throw new ConfigError(
+      name,
+      `must be the instance's base URL without a query or fragment, got "${url.href}"`,
+    );
   }
   url.pathname = url.pathname.replace(API_PATH, '').replace(/\/+$/, '');
   return url;

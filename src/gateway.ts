@@ -8,14 +8,15 @@ import { createYoga, maskError as defaultMaskError } from 'graphql-yoga';
 import type { Config } from './config.ts';
 import { type Context, createContext, type Services } from './context.ts';
 import { findGatewayError, toGraphQLError } from './errors.ts';
-import { graphiqlOptions, renderSelfHostedGraphiQL } from './graphiql.ts';
+import { GRAPHIQL_ASSET_PREFIX, graphiqlOptions } from './graphiql.ts';
 import { createLogger, type LogDestination, yogaLogger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
 import { corsPolicy } from './plugins/cors.ts';
 import { gatewayPlugins } from './plugins/index.ts';
-import { publicOrigin } from './public-origin.ts';
 import { logHttpExchange, REQUEST_ID_HEADER, requestIdFrom } from './plugins/request-logging.ts';
+import { publicOrigin } from './public-origin.ts';
 import { EXPORT_FILE_ROUTE, handleExportDownload } from './routes/export-download.ts';
+import { graphiqlPage, isGraphiQLPageRequest, serveGraphiQLAsset } from './routes/graphiql.ts';
 import { handleOperations } from './routes/operations.ts';
 import { sendJson } from './routes/respond.ts';
 import { schema } from './schema/index.ts';
@@ -59,8 +60,8 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: graphiqlOptions(options.demoToken ? { token: options.demoToken } : undefined),
-    renderGraphiQL: renderSelfHostedGraphiQL,
+    // GraphiQL is served by routes/graphiql.ts (a small page, cacheable assets, a CSP), before Yoga sees the request.
+    graphiql: false,
     // WebSocket operations have no fetch Request: their transport builds the Context from connection_init.
     context: (initial) =>
       webSocketContext(initial) ??
@@ -88,12 +89,17 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     plugins: gatewayPlugins(services),
   });
 
+  const serveGraphiQLPage = graphiqlPage(
+    graphiqlOptions(options.demoToken ? { token: options.demoToken } : undefined),
+  );
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
     res.setHeader(REQUEST_ID_HEADER, requestId);
     logHttpExchange(logger, req, res, requestId);
+    if (path === '/graphql' && isGraphiQLPageRequest(req)) return serveGraphiQLPage(req, res);
     if (path === '/graphql') return void yoga(req, res, { requestId });
+    if (path.startsWith(GRAPHIQL_ASSET_PREFIX)) return void serveGraphiQLAsset(path, req, res);
     const download = EXPORT_FILE_ROUTE.exec(path);
     if (download?.[1]) return void handleExportDownload(download[1], req, res, services);
     void handleOperations(path, req, res, services).then((handled) => {

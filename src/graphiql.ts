@@ -6,19 +6,70 @@
 import type { GraphiQLOptions } from 'graphql-yoga';
 import { CSRF_HEADERS } from './plugins/csrf.ts';
 
-/**
- * Yoga's default page loads GraphiQL and its Monaco workers from a CDN, which a gateway on a closed network (or CI)
- * cannot reach: the self-hosted renderer inlines them. It is ~10 MB, so it is loaded on the first GraphiQL request,
- * not at start-up, and the page is kept for the options it was rendered with (they are the same on every request).
- */
-let lastPage: { key: string; html: string } | undefined;
+/** Where the page's script, styles, editor workers and icon are served (routes/graphiql.ts). */
+export const GRAPHIQL_ASSET_PREFIX = '/graphiql/';
 
-export async function renderSelfHostedGraphiQL(options: GraphiQLOptions): Promise<string> {
-  const key = JSON.stringify(options);
-  if (lastPage?.key === key) return lastPage.html;
-  const { renderGraphiQL } = await import('@graphql-yoga/render-graphiql');
-  lastPage = { key, html: renderGraphiQL(options) };
-  return lastPage.html;
+/** The files the page loads; `version` in their path makes them cacheable for a year (a new version, a new path). */
+export function graphiqlAssetPaths(version: string) {
+  const path = (name: string) => `${GRAPHIQL_ASSET_PREFIX}${version}/${name}`;
+  return {
+    css: path('graphiql.css'),
+    js: path('graphiql.js'),
+    start: path('start.js'),
+    favicon: path('favicon.ico'),
+    workers: {
+      editorWorkerService: path('editor.worker.js'),
+      json: path('json.worker.js'),
+      graphql: path('graphql.worker.js'),
+    },
+  };
+}
+
+/**
+ * Starts GraphiQL: tells Monaco where its workers are (same-origin files, so the CSP needs no blob: workers) and
+ * hands the options from the page's JSON block to Yoga's GraphiQL. A file rather than an inline script, so the CSP
+ * can forbid every inline script.
+ */
+export const GRAPHIQL_START_SCRIPT = `(function () {
+  var config = JSON.parse(document.getElementById('graphiql-config').textContent);
+  self.MonacoEnvironment = {
+    globalAPI: false,
+    getWorkerUrl: function (moduleId, label) { return config.workers[label]; },
+  };
+  YogaGraphiQL.renderYogaGraphiQL(document.getElementById('root'), config.options);
+})();
+`;
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * The page itself: a few hundred bytes plus the options. GraphiQL's 5 MB of script and its workers come as
+ * separate compressed, immutable files, so a browser parses them off the main thread and caches them; Yoga's
+ * self-hosted renderer put all 9 MB into one HTML document that had to be rebuilt and re-sent on every visit.
+ */
+export function renderGraphiQLPage(options: GraphiQLOptions, version: string): string {
+  const assets = graphiqlAssetPaths(version);
+  // JSON inside <script> is HTML: `<` escaped so no value (a starter query, a header) can close the element.
+  const config = JSON.stringify({ options, workers: assets.workers }).replace(/</g, '\\u003c');
+  return `<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <title>${escapeHtml(options.title ?? 'GraphiQL')}</title>
+    <link rel="icon" href="${assets.favicon}" />
+    <link rel="stylesheet" href="${assets.css}" />
+    <script src="${assets.js}" defer></script>
+    <script src="${assets.start}" defer></script>
+  </head>
+  <body id="body" class="no-focus-outline">
+    <noscript>You need to enable JavaScript to run GraphiQL.</noscript>
+    <div id="root"></div>
+    <script id="graphiql-config" type="application/json">${config}</script>
+  </body>
+</html>
+`;
 }
 
 export const STARTER_USERS = /* GraphQL */ `# Press the run button (or Ctrl-Enter): users and

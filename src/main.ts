@@ -49,7 +49,8 @@ function listenProblem(error: unknown, config: Config): string | undefined {
   if (code === 'EADDRINUSE') {
     return `PORT: ${where} is already in use (another gateway still running?): stop that process or set PORT to a free port`;
   }
-  if (code === 'EACCES') return `PORT: not allowed to listen on ${where}: use a port above 1023 or grant the capability`;
+  if (code === 'EACCES')
+    return `PORT: not allowed to listen on ${where}: use a port above 1023 or grant the capability`;
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
     return `HOST: ${config.host} is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its addresses`;
   }
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
     if (probed && !probed.reachable) {
       // Printed before the Upstream line, which ends the banner: whoever waits for it has seen the warning.
       process.stdout.write(
-        `Warning: EPMware at ${upstreamUrl?.href.replace(/\/$/, "")} cannot be reached (${probed.cause}); starting anyway, ` +
+        `Warning: EPMware at ${upstreamUrl?.href.replace(/\/$/, '')} cannot be reached (${probed.cause}); starting anyway, ` +
           'queries fail with UPSTREAM_UNAVAILABLE and /readyz answers 503 until it can\n',
       );
     }
@@ -111,6 +112,11 @@ async function main(): Promise<void> {
     },
     'gateway listening',
   );
+
+  // Off the start-up path, once the process is serving: GraphiQL's first visit then costs no import or compression.
+  // Skipped by a fast stop (unref) so a short-lived process never waits for it.
+  const { warmGraphiQLAssets } = await import('./routes/graphiql.ts');
+  setTimeout(() => void warmGraphiQLAssets().catch(() => undefined), 1_000).unref();
 
   let stopping = false;
   const shutdown = async (signal: NodeJS.Signals) => {

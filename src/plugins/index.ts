@@ -7,6 +7,7 @@
 import type { Plugin } from 'graphql-yoga';
 import type { Context, Services } from '../context.ts';
 import { jsonBodyLimitPlugin } from './body-limit.ts';
+import { contentTypeHintPlugin } from './content-type.ts';
 import { contractCodesPlugin } from './contract-codes.ts';
 import { csrfPreventionPlugin } from './csrf.ts';
 import { introspectionPlugins } from './introspection.ts';
@@ -20,6 +21,7 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
   return [
     csrfPreventionPlugin(),
     jsonBodyLimitPlugin(),
+    contentTypeHintPlugin(),
     streamingUploadsPlugin(config.maxUploadBytes),
     queryLimitsPlugin({ hideFieldSuggestions: !config.introspection }),
     ...introspectionPlugins(config.introspection),
