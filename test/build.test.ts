@@ -18,7 +18,8 @@ afterAll(async () => {
 describe('node dist/main.js', () => {
   it.skipIf(!built)('starts without a TypeScript loader, answers a query and stops with exit 0', async () => {
     // NODE_OPTIONS emptied so no loader (tsx, the test runner's) can be inherited.
-    gateway = await startGatewayProcess({ NODE_OPTIONS: '' }, BUILT_ENTRY);
+    // The production entry serves the simulator only when asked by name (firsthour-process.test.ts: else it refuses).
+    gateway = await startGatewayProcess({ NODE_OPTIONS: '', EPMWARE_URL: 'simulator' }, BUILT_ENTRY);
     const response = await request(gateway.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Token ${gateway.demoToken}` },

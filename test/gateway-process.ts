@@ -22,6 +22,8 @@ const CONTRACT_VARIABLES = [
   'CORS_ORIGINS',
   'INTROSPECTION',
   'LOG_LEVEL',
+  'TRUST_PROXY',
+  'NODE_ENV',
 ];
 
 export const SOURCE_ENTRY = ['--import', 'tsx', 'src/main.ts'];
@@ -81,12 +83,13 @@ export async function runUntilExit(env: Record<string, string>, entry = SOURCE_E
   return exit;
 }
 
-/** Starts the gateway and waits for its banner. */
+/** Starts the gateway (by default `node <entry>`; `command` 'npm' with entry ['start'] runs it as npm does). */
 export async function startGatewayProcess(
   env: Record<string, string> = {},
   entry = SOURCE_ENTRY,
+  command = process.execPath,
 ): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, entry, { cwd: PROJECT_ROOT, env: environment(env) });
+  const child = spawn(command, entry, { cwd: PROJECT_ROOT, env: environment(env) });
   const output = collect(child);
   const banner = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no banner in 20 s:\n${output.stdout()}`)), 20_000);

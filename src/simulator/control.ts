@@ -13,6 +13,23 @@ function send(res: ServerResponse, status: number, value: unknown): void {
   res.end(body);
 }
 
+/** The control routes, for a person who opens /__sim/ in a browser. */
+const CONTROL_INDEX = {
+  about: 'EPMware simulator controls (not part of the simulated API: no token, not logged, not rate limited)',
+  routes: {
+    'GET /__sim/info':
+      'tokens and fixture names (deployments, exports, export books, ERP configurations, task ids)',
+    'GET /__sim/requests?method=&path=': 'the request log (path may end in *)',
+    'DELETE /__sim/requests': 'clear the request log',
+    'POST /__sim/faults': 'add a fault: {"method","path","status","times","delayMs","reset","retryAfter"}',
+    'DELETE /__sim/faults': 'clear faults',
+    'POST /__sim/config':
+      '{"latencyMs","taskDurationMs","rateLimits": "documented" | "relaxed" | {standard,upload,bulk}}',
+    'PUT /__sim/services/{deployment|erp|export|security|task}': '{"down": true|false}',
+    'POST /__sim/exports/{taskId}/expire': "expire an export task's file (downloads then get 410)",
+  },
+};
+
 class ControlError extends Error {
   constructor(
     readonly status: number,
@@ -57,6 +74,9 @@ async function dispatch(sim: Simulation, req: IncomingMessage, url: URL): Promis
   const [resource, id, action] = parts;
   const ok = { ok: true };
   switch (`${method} ${resource ?? ''}${parts.length > 1 ? '/:id' : ''}${action ? `/${action}` : ''}`) {
+    case 'GET ':
+      // /__sim/ itself (the URL `npm run simulator` prints): what can be done here.
+      return CONTROL_INDEX;
     case 'GET requests': {
       const filter: { method?: string; path?: string } = {};
       const m = url.searchParams.get('method');

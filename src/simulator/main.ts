@@ -32,10 +32,23 @@ const options: SimulatorOptions = {
 };
 
 const simulator = await startSimulator(options);
-console.log(`EPMware simulator listening on ${simulator.url}/service/api`);
+const { fixtures } = simulator;
+// Everything a person needs to point a gateway at it and to type a query against it: the base URL exactly as
+// EPMWARE_URL takes it, the tokens, and the names the demo data holds (runs need a name that exists).
+console.log(`EPMware simulator listening on ${simulator.url} (API under ${simulator.url}/service/api)`);
+console.log(`  gateway:         EPMWARE_URL=${simulator.url} npm start`);
 console.log(`  primary token:   ${simulator.tokens.primary}`);
 console.log(`  secondary token: ${simulator.tokens.secondary}`);
-console.log(`  controls:        ${simulator.url}/__sim/ (requests, faults, config, services, exports, info)`);
+console.log(
+  `  deployments:     ${fixtures.deploymentNames.join(', ')} (${fixtures.failingDeploymentName} fails)`,
+);
+console.log(`  export profiles: ${fixtures.exportNames.join(', ')}`);
+console.log(`  export books:    ${fixtures.exportBookNames.join(', ')}`);
+console.log(
+  `  ERP configs:     ${fixtures.erpConfigNames.join(', ')} (${fixtures.failingErpConfigName} fails)`,
+);
+console.log(`  finished export: task ${fixtures.exportTaskId} (its file downloads at once)`);
+console.log(`  controls:        ${simulator.url}/__sim/ (info, requests, faults, config, services, exports)`);
 
 let stopping = false;
 const stop = (signal: string): void => {
