@@ -49,7 +49,8 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('GraphiQL in headless Chromium', () =>
     await warmGraphiQLAssets();
     stack = await startStack({
       demoToken: true,
-      simulator: { taskDurationMs: 4_000 },
+      // Long enough that a loaded machine still has the task running when the third tab subscribes.
+      simulator: { taskDurationMs: 30_000 },
       env: { TASK_POLL_INTERVAL_MS: '200' },
     });
     profileDir = mkdtempSync(join(tmpdir(), 'graphiql-browser-'));

@@ -3,6 +3,8 @@
  * a real EPMware (no demo token, EPMWARE_TOKEN or not) no token is ever in the page. It is self-hosted (no CDN), and
  * it names the CSRF header its requests carry.
  */
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkOperationDocuments, formatProblem, loadSchema } from '../scripts/check-operations.ts';
 import { graphiqlOptions, STARTER_RUN, STARTER_USERS, STARTER_WATCH } from '../src/graphiql.ts';
@@ -90,5 +92,78 @@ describe('GraphiQL page', () => {
 
   it('graphiqlOptions without a demo token names no Authorization header at all', () => {
     expect(JSON.stringify(graphiqlOptions())).not.toMatch(/authorization/i);
+  });
+});
+
+describe('GraphiQL served small, compressed and cacheable', () => {
+  async function get(url: string, headers: Record<string, string> = {}) {
+    const response = await request(url, { headers });
+    return {
+      status: response.statusCode,
+      headers: response.headers,
+      bytes: Buffer.from(await response.body.arrayBuffer()),
+    };
+  }
+
+  it('the page: a few KB, with a CSP that forbids inline scripts and framing by other sites, revalidated by ETag', async () => {
+    const page = await get(demo.url.href, { accept: 'text/html' });
+    expect(page.status).toBe(200);
+    expect(page.bytes.length).toBeLessThan(16 * 1024);
+    const csp = String(page.headers['content-security-policy']);
+    expect(csp).toContain("frame-ancestors 'self'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toMatch(/script-src[^;]*unsafe-(inline|eval)/);
+    // No inline script to allow: only script elements with a src, and the JSON options block.
+    const html = page.bytes.toString();
+    const inline = [...html.matchAll(/<script(?![^>]*\bsrc=)([^>]*)>/g)].map((m) => m[1]);
+    expect(inline).toEqual([' id="graphiql-config" type="application/json"']);
+    expect(page.headers['cache-control']).toBe('no-cache');
+    const again = await get(demo.url.href, {
+      accept: 'text/html',
+      'if-none-match': String(page.headers.etag),
+    });
+    expect(again.status).toBe(304);
+    expect(again.bytes.length).toBe(0);
+  });
+
+  it('its assets: brotli or gzip as accepted, immutable, ETag per encoding, 304 when unchanged', async () => {
+    const upstreamBefore = demo.sim.requests().length;
+    const { html } = await graphiqlPage(demo);
+    const src = /<script src="([^"]+graphiql\.js)"/.exec(html)?.[1] ?? '';
+    const url = new URL(src, demo.origin).href;
+    const plain = await get(url);
+    const br = await get(url, { 'accept-encoding': 'gzip, deflate, br, zstd' });
+    const gz = await get(url, { 'accept-encoding': 'gzip' });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(brotliDecompressSync(br.bytes).equals(plain.bytes)).toBe(true);
+    expect(gunzipSync(gz.bytes).equals(plain.bytes)).toBe(true);
+    expect(plain.bytes.length).toBeGreaterThan(1_000_000);
+    expect(br.bytes.length).toBeLessThan(plain.bytes.length / 3);
+    for (const each of [plain, br, gz]) {
+      expect(each.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      expect(each.headers.vary).toBe('Accept-Encoding');
+      expect(each.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    }
+    expect(new Set([plain.headers.etag, br.headers.etag, gz.headers.etag]).size).toBe(3);
+    const revalidated = await get(url, { 'accept-encoding': 'br', 'if-none-match': String(br.headers.etag) });
+    expect(revalidated.status).toBe(304);
+    // The page names every worker Monaco starts, and each is served.
+    const config = JSON.parse(
+      /<script id="graphiql-config" type="application\/json">([^<]*)</.exec(html)?.[1] ?? '{}',
+    );
+    for (const worker of Object.values(config.workers as Record<string, string>)) {
+      expect((await get(new URL(worker, demo.origin).href)).status, worker).toBe(200);
+    }
+    expect(demo.sim.requests()).toHaveLength(upstreamBefore);
+  });
+
+  it('an unknown asset or an old version: 404 JSON that points at /graphql', async () => {
+    for (const path of ['/graphiql/0.0.0/graphiql.js', '/graphiql/x/../../etc/passwd', '/graphiql/']) {
+      const answer = await get(new URL(path, demo.origin).href);
+      expect(answer.status, path).toBe(404);
+      expect(JSON.parse(answer.bytes.toString())).toMatchObject({ code: 'NOT_FOUND' });
+    }
   });
 });
