@@ -4,12 +4,15 @@
  * process manager signals (SIGTERM to npm's PID runs the graceful shutdown and frees the port); a port in use is
  * one line and exit 2.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { createGateway } from '../src/gateway.ts';
+import { PRIMARY_CATALOG } from '../src/simulator/catalog.ts';
 import {
   BUILT_ENTRY,
   type GatewayProcess,
@@ -138,4 +141,59 @@ describe('npm scripts, stopped by npm’s PID as a process manager does', () => 
       60_000,
     );
   }
+});
+
+describe('npm run simulator', () => {
+  it('prints a URL EPMWARE_URL takes, its tokens and names, and a controls URL that answers', async () => {
+    const child = spawn('npm', ['run', '--silent', 'simulator'], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, SIM_PORT: '0', NODE_OPTIONS: '' },
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+    });
+    const exited = new Promise((resolve) => child.once('close', resolve));
+    try {
+      await expect.poll(() => out, { timeout: 30_000 }).toMatch(/controls: .*\n/);
+      const line = (label: string) => new RegExp(`${label}:\\s+(.*)`).exec(out)?.[1] ?? '';
+      const base = /listening on (\S+)/.exec(out)?.[1] ?? '';
+      expect(line('gateway')).toBe(`EPMWARE_URL=${base} npm start`);
+      expect(line('deployments')).toContain(PRIMARY_CATALOG.deployments.map((d) => d.name).join(', '));
+      expect(line('export profiles')).toBe(PRIMARY_CATALOG.exportProfiles.map((e) => e.name).join(', '));
+      expect(line('export books')).toBe(PRIMARY_CATALOG.exportBooks.map((e) => e.name).join(', '));
+      expect(line('ERP configs')).toContain(PRIMARY_CATALOG.erp.map((c) => c.name).join(', '));
+      const token = line('primary token');
+
+      // The controls URL, exactly as printed, lists what it can do; info answers too.
+      const controlsUrl = line('controls').split(' ')[0] ?? '';
+      const index = await request(controlsUrl);
+      expect(index.statusCode).toBe(200);
+      expect(JSON.stringify(await index.body.json())).toContain('GET /__sim/info');
+      const info = await request(new URL('info', controlsUrl));
+      expect(((await info.body.json()) as { tokens: { primary: string } }).tokens.primary).toBe(token);
+
+      // Both printed URLs work as EPMWARE_URL: the base and the API URL.
+      for (const printed of [base, /API under (\S+)\)/.exec(out)?.[1] ?? '']) {
+        const gateway = createGateway(loadConfig({ EPMWARE_URL: printed, LOG_LEVEL: 'error' }), {
+          logStream: { write: () => {} },
+        });
+        const url = await gateway.listen(0, '127.0.0.1');
+        try {
+          const answer = await request(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Token ${token}` },
+            body: JSON.stringify({ query: '{ users { totalCount } }' }),
+          });
+          const body = (await answer.body.json()) as { data?: { users: { totalCount: number } } };
+          expect(body.data?.users.totalCount, printed).toBeGreaterThan(0);
+        } finally {
+          await gateway.close();
+        }
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }, 60_000);
 });
