@@ -1,0 +1,111 @@
+/**
+ * The README's examples, run as a newcomer runs them against `npm start`'s demo data: every GraphQL block returns
+ * rows, every curl block (the quick start, the upload, the download) works pasted into a shell, and the names the
+ * README promises are the simulator's.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from './gateway-process.ts';
+import { type Stack, startStack } from './harness.ts';
+
+const README = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+
+function blocks(language: string): string[] {
+  return [...README.matchAll(new RegExp(`\`\`\`${language}\\n([\\s\\S]*?)\`\`\``, 'g'))].map(
+    (m) => m[1] ?? '',
+  );
+}
+
+/** Lists anywhere in a result, with their lengths: "rows" is a non-empty one. */
+function listLengths(value: unknown, path = 'data'): Array<[string, number]> {
+  if (Array.isArray(value)) {
+    return [[path, value.length], ...value.flatMap((item, i) => listLengths(item, `${path}[${i}]`))];
+  }
+  if (typeof value === 'object' && value !== null) {
+    return Object.entries(value).flatMap(([key, item]) => listLengths(item, `${path}.${key}`));
+  }
+  return [];
+}
+
+let stack: Stack;
+let workDir: string;
+beforeAll(async () => {
+  // As `npm start` runs it: the simulator's documented data, the demo token.
+  stack = await startStack({ demoToken: true, logStream: { write: () => {} } });
+  workDir = mkdtempSync(join(tmpdir(), 'readme-'));
+});
+afterAll(async () => {
+  await stack?.close();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+describe('README', () => {
+  it('every GraphQL example returns rows on the demo data', async () => {
+    const examples = blocks('graphql');
+    expect(examples.length).toBeGreaterThanOrEqual(2);
+    for (const example of examples) {
+      const answer = await stack.graphql(example);
+      expect(answer.errors, example).toBeUndefined();
+      const lists = listLengths(answer.data);
+      expect(lists.length, example).toBeGreaterThan(0);
+      // The outermost list of each example has rows.
+      expect(lists[0]?.[1], `${example}\n${JSON.stringify(answer.data)}`).toBeGreaterThan(0);
+    }
+  });
+
+  it('every curl example works pasted into a shell (quick start, upload, download)', async () => {
+    const examples = blocks('sh').filter((block) => block.includes('curl') && !block.includes('npm '));
+    expect(examples).toHaveLength(3);
+    const outputs: string[] = [];
+    for (const block of examples) {
+      // Only the address differs from `npm start`'s. The gateway runs in this process: the shell must not block it.
+      const script = block.replaceAll('localhost:4000', `127.0.0.1:${stack.url.port}`);
+      expect(script, 'the README uses the demo token').toContain(stack.token);
+      const { stdout } = await promisify(execFile)('sh', ['-ec', script], { cwd: workDir, timeout: 30_000 });
+      outputs.push(stdout);
+    }
+    expect(JSON.parse(outputs[0] ?? '{}')).toEqual({
+      data: { users: { totalCount: stack.sim.state().users().length } },
+    });
+    const upload = JSON.parse(outputs[1] ?? '{}') as { data?: { uploadErpFile: { taskId: string } } };
+    expect(upload.data?.uploadErpFile.taskId).toBeTruthy();
+    const uploads = stack.sim.requests({ method: 'POST', path: '/service/api/erp/upload_file' });
+    expect(uploads).toHaveLength(1);
+    expect(uploads[0]?.token).toBe(stack.token);
+    // The export started and the finished one downloaded under EPMware's file name.
+    expect(outputs[2]).toContain(`"downloadUrl":"${stack.origin}/exports/`);
+    const downloaded = readdirSync(workDir).filter((file) => file !== 'accounts.csv');
+    expect(downloaded).toHaveLength(1);
+    expect(statSync(join(workDir, downloaded[0] ?? '')).size).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("names the simulator's deployments, exports, books, ERP configurations and its finished export", () => {
+    const { fixtures } = stack.sim;
+    const names = [
+      ...fixtures.deploymentNames,
+      ...fixtures.exportNames,
+      ...fixtures.exportBookNames,
+      ...fixtures.erpConfigNames,
+    ];
+    for (const name of names) expect(README, name).toContain(`\`${name}\``);
+    expect(README).toContain(`export task \`${fixtures.exportTaskId}\``);
+    expect(README).toContain(`/exports/${fixtures.exportTaskId}/file`);
+  });
+
+  it('lists every variable the configuration reads, TRUST_PROXY included', () => {
+    const source = readFileSync(join(PROJECT_ROOT, 'src', 'config.ts'), 'utf8');
+    const variables = [...source.matchAll(/\(env, '([A-Z_]+)'/g)].map((m) => m[1]);
+    expect(variables).toContain('TRUST_PROXY');
+    const tableRows = README.split('\n').filter((line) => line.startsWith('| `'));
+    for (const variable of variables) {
+      expect(
+        tableRows.some((row) => row.split('|')[1]?.includes(`\`${variable}\``)),
+        variable,
+      ).toBe(true);
+    }
+  });
+});
