@@ -119,7 +119,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('GraphiQL in headless Chromium', () =>
     const messages: string[] = [];
     framing.on('console', (message) => messages.push(message.text()));
     try {
-      await framing.goto(other.url);
+      await framing.goto(other.url, { waitUntil: 'commit' });
       // Chromium replaces a refused frame's document with its error page: GraphiQL never starts inside it.
       await expect
         .poll(() => framing.frames().map((frame) => frame.url()), { timeout: UI_TIMEOUT_MS })
