@@ -114,9 +114,13 @@ async function main(): Promise<void> {
   );
 
   // Off the start-up path, once the process is serving: GraphiQL's first visit then costs no import or compression.
-  // Skipped by a fast stop (unref) so a short-lived process never waits for it.
-  const { warmGraphiQLAssets } = await import('./routes/graphiql.ts');
-  setTimeout(() => void warmGraphiQLAssets().catch(() => undefined), 1_000).unref();
+  // It holds some 45 MB, so not where GraphiQL cannot work anyway (INTROSPECTION=false: it could not load the
+  // schema). unref: a process stopped at once never waits for it.
+  if (config.introspection) {
+    const { warmGraphiQLAssets } = await import('./routes/graphiql.ts');
+    // Five seconds: a person is still reading the banner; a short-lived process (a script, a test) is gone by then.
+    setTimeout(() => void warmGraphiQLAssets().catch(() => undefined), 5_000).unref();
+  }
 
   let stopping = false;
   const shutdown = async (signal: NodeJS.Signals) => {

@@ -19,6 +19,8 @@ const BAD_VALUES: Array<[variable: string, value: string]> = [
   ['CORS_ORIGINS', 'app.example.com'],
   ['INTROSPECTION', 'maybe'],
   ['LOG_LEVEL', 'verbose'],
+  ['TRUST_PROXY', 'maybe'],
+  ['EPMWARE_URL', 'ftp://acme.example.com'],
   ['REDIS_URL', 'http://127.0.0.1:6379'],
   ['REDIS_KEY_PREFIX', 'two words'],
   ['GATEWAY_INSTANCES', '0'],
@@ -56,7 +58,7 @@ describe('configuration errors', () => {
       expect(lines[0]).toContain(variable);
       expect(exit.stdout, variable).not.toContain('GraphiQL at');
     }
-  });
+  }, 120_000);
 });
 
 describe('starting', () => {
@@ -86,6 +88,8 @@ describe('starting', () => {
     expect(gateway.simulatorUrl).toBeUndefined();
     expect(gateway.demoToken).toBeUndefined();
     expect(gateway.stdout()).toContain(`Upstream: ${simulator.url}`);
+    // Reachable: the start-up probe has nothing to say.
+    expect(gateway.stdout()).not.toContain('Warning');
     expect(gateway.stdout()).not.toContain(simulator.tokens.primary);
     const body = (await usersTotal(gateway.url, simulator.tokens.primary)) as {
       data?: { users: { totalCount: number } };
