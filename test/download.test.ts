@@ -79,7 +79,10 @@ it('an HTML answer with a hostile file name: still an attachment, name made safe
   stack.sim.injectFault({
     path: `/service/api/export/download_file/${taskId}`,
     body: '<script>alert(document.cookie)</script>',
-    headers: { 'Content-Type': 'text/html', 'Content-Disposition': 'inline; filename="../../evil<b>;x.html"' },
+    headers: {
+      'Content-Type': 'text/html',
+      'Content-Disposition': 'inline; filename="../../evil<b>;x.html"',
+    },
     times: 1,
   });
   const answer = await viaGateway(taskId);
@@ -128,7 +131,10 @@ it('an export still running is 409 CONFLICT "not finished" (EPMware says 404), a
 it('a failed task has no file: 404 saying so', async () => {
   const answer = await viaGateway(stack.sim.fixtures.failedTaskId);
   expect(answer.status).toBe(404);
-  expect(JSON.parse(answer.bytes.toString())).toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/failed/) });
+  expect(JSON.parse(answer.bytes.toString())).toMatchObject({
+    code: 'NOT_FOUND',
+    message: expect.stringMatching(/failed/),
+  });
 });
 
 it('a client that leaves mid-file stops the download, and the next one is whole', async () => {

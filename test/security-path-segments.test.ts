@@ -28,17 +28,22 @@ describe('GraphQL fields that put an id or name in a path', () => {
     ['node(Task)', 'query ($v: ID!) { node(id: $v) { id } }'],
     ['enableUser', 'mutation ($v: String!) { enableUser(userName: $v) { userName } }'],
     ['disableUser', 'mutation ($v: String!) { disableUser(userName: $v) { userName } }'],
-    ['updateSsoUser', 'mutation ($v: String!) { updateSsoUser(userName: $v, input: { firstName: "X" }) { userName } }'],
-    ['setUsersEnabled', 'mutation ($v: String!) { setUsersEnabled(userNames: [$v], enabled: true) { ok error { code } } }'],
+    [
+      'updateSsoUser',
+      'mutation ($v: String!) { updateSsoUser(userName: $v, input: { firstName: "X" }) { userName } }',
+    ],
+    [
+      'setUsersEnabled',
+      'mutation ($v: String!) { setUsersEnabled(userNames: [$v], enabled: true) { ok error { code } } }',
+    ],
   ];
   for (const [field, document] of fields) {
     it(`${field}: ${DOT_SEGMENTS.join(' ')} are BAD_USER_INPUT with zero upstream requests`, async () => {
       for (const value of DOT_SEGMENTS) {
         const v = field === 'node(Task)' ? Buffer.from(`Task:${value}`).toString('base64') : value;
-        const answer = await stack.graphql<{ setUsersEnabled?: Array<{ ok: boolean; error: { code: string } }> }>(
-          document,
-          { v },
-        );
+        const answer = await stack.graphql<{
+          setUsersEnabled?: Array<{ ok: boolean; error: { code: string } }>;
+        }>(document, { v });
         const refused = answer.data?.setUsersEnabled?.[0]?.error?.code ?? codes(answer)[0];
         expect(refused, `${field}(${value})`).toBe('BAD_USER_INPUT');
       }

@@ -79,7 +79,7 @@ describe('what does not open a circuit', () => {
     expect(stack.gateway.services.upstream.openCircuits()).toEqual([]);
   });
 
-  it("callers that give up while EPMware is working are no evidence, however many", async () => {
+  it('callers that give up while EPMware is working are no evidence, however many', async () => {
     const downloads = '/service/api/export/download_file/*';
     stack.sim.injectFault({ path: downloads, delayMs: 5_000 });
     const callers = Array.from({ length: 6 }, () => new AbortController());
@@ -145,7 +145,10 @@ describe('EPMware refusing connections for everything', () => {
         ...loadConfig({ LOG_LEVEL: 'error', CACHE_TTL_MS: '0', UPSTREAM_RATE_LIMIT_PER_MIN: '1000000' }),
         epmwareUrl: new URL(sim.url),
       },
-      { upstream: { breaker: { minimumFailures: 3, cooldownMs: COOLDOWN_MS } }, logStream: { write: () => {} } },
+      {
+        upstream: { breaker: { minimumFailures: 3, cooldownMs: COOLDOWN_MS } },
+        logStream: { write: () => {} },
+      },
     );
     await gateway.listen(0, '127.0.0.1');
     await sim.close();
@@ -167,13 +170,23 @@ describe('EPMware refusing connections for everything', () => {
     ];
     const outcomes = await Promise.all(calls.flatMap((call) => [1, 2, 3].map((i) => failure(call(i)))));
     for (const outcome of outcomes) expect(outcome?.code).toBe('UPSTREAM_UNAVAILABLE');
-    expect(gateway.services.upstream.openCircuits()).toEqual(['task', 'erp', 'deployment', 'export', 'security']);
+    expect(gateway.services.upstream.openCircuits()).toEqual([
+      'task',
+      'erp',
+      'deployment',
+      'export',
+      'security',
+    ]);
 
     // EPMware comes back on the same address; after the cool-down one probe per service may go.
     sim = await startSimulator({ rateLimits: 'relaxed', port });
     await wait(COOLDOWN_MS + 100);
     sim.injectFault({ path: '/service/api/security/*', delayMs: 200, times: 1 });
-    const [probe, ...others] = await Promise.allSettled([api.listUsers(), api.listGroups(), api.groupMembers()]);
+    const [probe, ...others] = await Promise.allSettled([
+      api.listUsers(),
+      api.listGroups(),
+      api.groupMembers(),
+    ]);
     expect(probe?.status).toBe('fulfilled');
     for (const other of others) {
       expect(other.status === 'rejected' && (other.reason as GatewayError).code).toBe('UPSTREAM_UNAVAILABLE');
@@ -190,7 +203,13 @@ describe('which transport failures are evidence', () => {
   const timing = { waitedMs: 0, evidenceMs: 1_000, bodyPending: false };
   const timeout = new DOMException('The upstream deadline passed', 'TimeoutError');
   it('connection failures are; errors raised before sending are not', () => {
-    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'])
+    for (const code of [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ENOTFOUND',
+      'UND_ERR_SOCKET',
+      'UND_ERR_CONNECT_TIMEOUT',
+    ])
       expect(transportOutcome(Object.assign(new Error(code), { code }), timing)).toBe('outage');
     for (const code of ['UND_ERR_INVALID_ARG', 'UND_ERR_ABORTED', undefined])
       expect(transportOutcome(Object.assign(new Error('x'), { code }), timing)).toBe('no-verdict');

@@ -21,7 +21,10 @@ afterAll(() => stack.close());
 
 it('a flood of distinct reads: the first two coalesce, the rest go on their own, and nothing is kept after', async () => {
   const api = new Epmware(stack.gateway.services.upstream, new Credential(stack.token));
-  const groups = stack.sim.state().groups().map((group) => group.name);
+  const groups = stack.sim
+    .state()
+    .groups()
+    .map((group) => group.name);
   expect(groups.length).toBeGreaterThanOrEqual(6);
   stack.sim.injectFault({ path: MEMBERS, delayMs: 300 });
   // Six distinct reads in flight (two tracked), then each asked again while they still are.

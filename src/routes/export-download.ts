@@ -172,7 +172,12 @@ export function safeFileName(disposition: string | string[] | undefined, taskId:
     .slice(0, MAX_FILE_NAME)
     .trim();
   if (cleaned !== '' && /[A-Za-z0-9]/.test(cleaned)) return cleaned;
-  return `${taskId.replace(/[^\w.-]/g, '_').replace(/^\.+/, '').slice(0, MAX_FILE_NAME) || 'export'}.export`;
+  return `${
+    taskId
+      .replace(/[^\w.-]/g, '_')
+      .replace(/^\.+/, '')
+      .slice(0, MAX_FILE_NAME) || 'export'
+  }.export`;
 }
 
 function sendFailure(res: ServerResponse, error: unknown, taskId: string): void {

@@ -60,7 +60,8 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
         // Checked here, once per socket: a malformed value never reaches an operation (or EPMware), and is not
         // replaced by EPMWARE_TOKEN. Contract: a WebSocket without a token is refused (4403) unless EPMWARE_TOKEN
         // stands in for it.
-        const parsed = authorization === null ? { kind: 'absent' as const } : parseAuthorization(authorization);
+        const parsed =
+          authorization === null ? { kind: 'absent' as const } : parseAuthorization(authorization);
         if (parsed.kind === 'malformed') return refuse(ctx, MALFORMED_TOKEN_REASON);
         if (parsed.kind === 'absent' && !services.config.epmwareToken) return refuse(ctx, NO_TOKEN_REASON);
         ctx.extra.authorization = authorization;

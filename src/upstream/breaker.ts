@@ -163,7 +163,8 @@ export class CircuitBreakers {
     }
     if (circuit.openUntil !== 0 || !counted) return;
     const { failures, calls } = circuit.record(true, Date.now());
-    if (failures >= this.#minimumFailures && failures >= calls * this.#failureRatio) this.#open(admission.service);
+    if (failures >= this.#minimumFailures && failures >= calls * this.#failureRatio)
+      this.#open(admission.service);
   }
 
   #open(service: Service): void {

@@ -24,7 +24,9 @@ export class Deadline {
     this.#at = this.#progressAt + timeoutMs;
     this.#timer = this.#start();
     this.callerSignal = callerSignal;
-    this.signal = callerSignal ? AbortSignal.any([callerSignal, this.#controller.signal]) : this.#controller.signal;
+    this.signal = callerSignal
+      ? AbortSignal.any([callerSignal, this.#controller.signal])
+      : this.#controller.signal;
   }
 
   /** When the deadline passes, as things stand now. */

@@ -3,8 +3,8 @@
  * endpoint labels, rate-limit classes, cache invalidations and the checks on ids placed in a path live in one place.
  */
 import type { Readable } from 'node:stream';
-import type { Priority, UpstreamClient, UpstreamStream } from './client.ts';
 import { InputError } from '../errors.ts';
+import type { Priority, UpstreamClient, UpstreamStream } from './client.ts';
 import type { Credential } from './credential.ts';
 import type {
   EpmCreatedUser,

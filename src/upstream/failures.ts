@@ -95,6 +95,7 @@ export function transportOutcome(error: unknown, timing: AttemptTiming): Outcome
   if (name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return !timing.bodyPending && timing.waitedMs >= timing.evidenceMs ? 'outage' : 'no-verdict';
   }
-  if (timing.bodyPending && code !== 'ECONNREFUSED' && code !== 'UND_ERR_CONNECT_TIMEOUT') return 'no-verdict';
+  if (timing.bodyPending && code !== 'ECONNREFUSED' && code !== 'UND_ERR_CONNECT_TIMEOUT')
+    return 'no-verdict';
   return code !== undefined && OUTAGE_ERROR_CODES.has(code) ? 'outage' : 'no-verdict';
 }
