@@ -8,6 +8,7 @@ import { get } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PRIMARY_TOKEN } from '../src/simulator/index.ts';
 import { type Stack, startStack } from './harness.ts';
+import { sseEvents } from './subscription-clients.ts';
 
 const DOT_SEGMENTS = ['.', '..', '%2e%2e', '%2E', '%252e%252e', '.%2e'];
 
@@ -50,6 +51,14 @@ describe('GraphQL fields that put an id or name in a path', () => {
       expect(stack.sim.requests()).toEqual([]);
     });
   }
+
+  it(`taskUpdates (SSE): ${DOT_SEGMENTS.join(' ')} end the stream with BAD_USER_INPUT, zero upstream requests`, async () => {
+    for (const value of DOT_SEGMENTS) {
+      const events = await sseEvents(stack, value);
+      expect(events.at(-1)?.errors?.[0]?.extensions?.code, `taskUpdates(${value})`).toBe('BAD_USER_INPUT');
+    }
+    expect(stack.sim.requests()).toEqual([]);
+  });
 
   it('a legitimate id with dots inside still works', async () => {
     const answer = await stack.graphql<{ task: null }>('query ($v: ID!) { task(taskId: $v) { state } }', {
