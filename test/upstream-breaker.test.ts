@@ -130,6 +130,26 @@ describe('503 from one service', () => {
   });
 });
 
+describe('EPMware not answering within UPSTREAM_TIMEOUT_MS', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { CACHE_TTL_MS: '0', UPSTREAM_TIMEOUT_MS: '400' },
+      upstream: { breaker: { minimumFailures: 3, cooldownMs: 60_000 } },
+      logStream: { write: () => {} },
+    });
+  });
+  afterAll(() => stack.close());
+
+  it('response timeouts of distinct calls are evidence: that service opens', async () => {
+    stack.sim.injectFault({ path: '/service/api/export/get_execution_details', delayMs: 3_000 });
+    const api = new Epmware(stack.gateway.services.upstream, new Credential(stack.token));
+    const outcomes = await Promise.all([1, 2, 3].map((i) => failure(api.exportExecutions(`E${i}`, true))));
+    for (const outcome of outcomes) expect(outcome?.code).toBe('UPSTREAM_TIMEOUT');
+    expect(stack.gateway.services.upstream.openCircuits()).toEqual(['export']);
+  });
+});
+
 describe('EPMware refusing connections for everything', () => {
   const COOLDOWN_MS = 1_000;
   let gateway: Gateway;
