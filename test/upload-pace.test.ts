@@ -32,10 +32,10 @@ afterAll(() => stack.close());
 beforeEach(() => stack.sim.clearRequests());
 
 /** A multipart upload whose file part is `chunks` pieces sent `gapMs` apart; `sent` counts the pieces that went. */
-function pacedUpload(chunks: Buffer[], gapMs: number, sent: { pieces: number }) {
+function pacedUpload(chunks: Buffer[], gapMs: number, sent: { pieces: number }, target: Stack = stack) {
   const operations = JSON.stringify({
     query: MUTATION,
-    variables: { file: null, name: stack.sim.fixtures.erpConfigNames[0] },
+    variables: { file: null, name: target.sim.fixtures.erpConfigNames[0] },
   });
   const part = (name: string, value: string) =>
     `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
@@ -51,11 +51,11 @@ function pacedUpload(chunks: Buffer[], gapMs: number, sent: { pieces: number }) 
     }
     yield Buffer.from(`\r\n--${BOUNDARY}--\r\n`);
   }
-  return request(stack.url, {
+  return request(target.url, {
     method: 'POST',
     headers: {
       'x-graphql-yoga-csrf': '1',
-      authorization: `Token ${stack.token}`,
+      authorization: `Token ${target.token}`,
       'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
     },
     body: Readable.from(body()),
@@ -101,5 +101,36 @@ describe('upload pace', () => {
     // EPMware never got a whole file, and the slow client is no evidence against it.
     expect(stack.sim.requests({ path: UPLOAD_PATH }).filter((r) => r.status === 200)).toEqual([]);
     expect(stack.gateway.services.upstream.openCircuits()).toEqual([]);
+  });
+});
+
+describe('upload pace with EPMware slow to read', () => {
+  let held: Stack;
+  beforeAll(async () => {
+    held = await startStack({
+      env: {
+        UPSTREAM_TIMEOUT_MS: '10000',
+        UPLOAD_MIN_BYTES_PER_SEC: '1000',
+        UPLOAD_RATE_WINDOW_MS: '200',
+        UPSTREAM_RATE_LIMIT_PER_MIN: '100000',
+      },
+      logStream: { write: () => {} },
+    });
+  });
+  afterAll(() => held.close());
+
+  it('a fast client held back by a slow EPMware is not cut off: windows of backpressure do not count', async () => {
+    // EPMware waits 1.5 s (seven pace windows; less than UPSTREAM_TIMEOUT_MS) before reading the body: the gateway
+    // stops reading the client, which sends nothing for those windows through no fault of its own. 16 MiB fills
+    // the socket buffers on the way.
+    held.sim.injectFault({ path: UPLOAD_PATH, delayMs: 1_500, times: 1 });
+    const chunks = Array.from({ length: 256 }, (_, i) => Buffer.alloc(64 * 1024, 97 + (i % 26)));
+    const sent = { pieces: 0 };
+    const answer = await pacedUpload(chunks, 0, sent, held);
+    expect(answer.errors, JSON.stringify(answer.errors)).toBeUndefined();
+    expect(answer.data?.uploadErpFile?.taskId).toBeTruthy();
+    const file = (held.sim.requests({ path: UPLOAD_PATH })[0]?.body as RecordedMultipartBody | undefined)
+      ?.file;
+    expect(file?.size).toBe(256 * 64 * 1024);
   });
 });
