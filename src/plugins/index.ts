@@ -22,7 +22,10 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
     csrfPreventionPlugin(),
     jsonBodyLimitPlugin(),
     contentTypeHintPlugin(),
-    streamingUploadsPlugin(config.maxUploadBytes),
+    streamingUploadsPlugin(config.maxUploadBytes, {
+      minBytesPerSec: config.uploadMinBytesPerSec,
+      windowMs: config.uploadRateWindowMs,
+    }),
     queryLimitsPlugin({ hideFieldSuggestions: !config.introspection }),
     ...introspectionPlugins(config.introspection),
     operationMetricsPlugin(metrics),
