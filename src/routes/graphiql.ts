@@ -163,12 +163,21 @@ export function graphiqlPage(options: GraphiQLOptions) {
   };
 }
 
-/** GET /graphiql/<version>/<file>. */
+/** GET /graphiql/<version>/<file>; never rejects (a failure is a 500 with a JSON body, not a crashed process). */
 export async function serveGraphiQLAsset(
   path: string,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
+  try {
+    await sendAsset(path, req, res);
+  } catch {
+    if (res.headersSent) res.destroy();
+    else sendJson(res, 500, { code: 'INTERNAL_SERVER_ERROR', message: 'GraphiQL files could not be served' });
+  }
+}
+
+async function sendAsset(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const [version, name, ...rest] = path.slice(GRAPHIQL_ASSET_PREFIX.length).split('/');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
