@@ -18,6 +18,8 @@ export interface Config {
   corsOrigins: string[];
   introspection: boolean;
   logLevel: LogLevel;
+  /** The most upstream calls one GraphQL operation may cause: estimated before execution, counted during it. */
+  maxUpstreamCallsPerOperation: number;
 }
 
 export class ConfigError extends Error {
@@ -126,5 +128,6 @@ export function loadConfig(env: Env): Config {
     corsOrigins: origins(env, 'CORS_ORIGINS'),
     introspection: boolean(env, 'INTROSPECTION', true),
     logLevel: logLevel(env, 'LOG_LEVEL'),
+    maxUpstreamCallsPerOperation: integer(env, 'MAX_UPSTREAM_CALLS_PER_OPERATION', 50, { min: 1 }),
   };
 }

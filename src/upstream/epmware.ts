@@ -23,9 +23,12 @@ import type {
 /** Upstream paths whose cached answers a change to users or memberships makes stale. */
 export const SECURITY_READS = ['/security/'];
 
+/** What the endpoints need of the client: a request's context hands in one that counts its calls. */
+export type UpstreamCalls = Pick<UpstreamClient, 'json' | 'text' | 'stream'>;
+
 export class Epmware {
   constructor(
-    private readonly client: UpstreamClient,
+    private readonly client: UpstreamCalls,
     readonly credential: Credential,
   ) {}
 
