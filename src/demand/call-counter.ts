@@ -38,18 +38,18 @@ export class UpstreamCallCounter {
   }
 }
 
-/** The upstream client as one operation sees it: each call counted before it is made. */
+/** The upstream client as one operation sees it: each call counted before it is made (a refusal rejects). */
 export function countedCalls(upstream: UpstreamCalls, counter: UpstreamCallCounter): UpstreamCalls {
   return {
-    json<T>(call: UpstreamCall): Promise<T> {
+    async json<T>(call: UpstreamCall): Promise<T> {
       counter.take(call.endpoint);
       return upstream.json<T>(call);
     },
-    text(call: UpstreamCall): Promise<string> {
+    async text(call: UpstreamCall): Promise<string> {
       counter.take(call.endpoint);
       return upstream.text(call);
     },
-    stream(call: UpstreamCall): Promise<UpstreamStream> {
+    async stream(call: UpstreamCall): Promise<UpstreamStream> {
       counter.take(call.endpoint);
       return upstream.stream(call);
     },

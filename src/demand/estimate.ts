@@ -22,10 +22,11 @@ import {
   type GraphQLOutputType,
   type GraphQLSchema,
   getOperationAST,
-  getVariableValues,
   Kind,
+  type OperationDefinitionNode,
   type OperationTypeNode,
   type SelectionSetNode,
+  valueFromASTUntyped,
 } from 'graphql';
 import { type Child, FIELD_COSTS, lazyTaskStatus, namedObjectType, type Place } from './field-costs.ts';
 
@@ -89,8 +90,7 @@ interface Walk {
 }
 
 /**
- * The estimate for one operation of a validated document, or null when its variables do not coerce (execution
- * then refuses it before any resolver runs, so it makes no call).
+ * The estimate for one operation of a validated document (null when the document names no such operation).
  */
 export function estimateUpstreamCalls(
   schema: GraphQLSchema,
@@ -102,13 +102,12 @@ export function estimateUpstreamCalls(
   if (!operation) return null;
   const root = schema.getRootType(operation.operation);
   if (!root) return null;
-  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables ?? {});
-  if (coerced.errors) return null;
+  const variables = withDefaults(operation, rawVariables ?? {});
   const fragments: Record<string, FragmentDefinitionNode> = {};
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments[definition.name.value] = definition;
   }
-  const walk: Walk = { schema, fragments, variables: coerced.coerced, tally: new Tally() };
+  const walk: Walk = { schema, fragments, variables, tally: new Tally() };
   try {
     visitSelection(walk, root, operation.selectionSet, { scope: 'request', depth: 0, objects: 1 });
   } catch (error) {
@@ -117,6 +116,25 @@ export function estimateUpstreamCalls(
     throw error;
   }
   return { calls: walk.tally.calls, operation: operation.operation };
+}
+
+/**
+ * The variables as sent, with the operation's defaults for those left out. Not graphql's getVariableValues: its
+ * instanceof checks fail across copies of graphql (see field-costs.ts). Values that would not coerce only make
+ * execution refuse the operation before any resolver runs; the costs read lists and strings defensively.
+ */
+function withDefaults(
+  operation: OperationDefinitionNode,
+  raw: Record<string, unknown>,
+): Record<string, unknown> {
+  const variables: Record<string, unknown> = { ...raw };
+  for (const definition of operation.variableDefinitions ?? []) {
+    const name = definition.variable.name.value;
+    if (variables[name] === undefined && definition.defaultValue) {
+      variables[name] = valueFromASTUntyped(definition.defaultValue);
+    }
+  }
+  return variables;
 }
 
 function visitSelection(

@@ -12,13 +12,7 @@
  * A mutation drops the directory (its writes change what it holds), so each user mutation gets a fresh `scope`.
  * Repeated calls (`tally.each`) are made every time the field resolves: a task's status, its log, a write.
  */
-import {
-  type GraphQLObjectType,
-  type GraphQLOutputType,
-  type GraphQLSchema,
-  getNamedType,
-  isObjectType,
-} from 'graphql';
+import type { GraphQLNamedType, GraphQLObjectType, GraphQLOutputType, GraphQLSchema } from 'graphql';
 import { nameKey } from '../directory.ts';
 import { MAX_CONFIGURATION_NAMES } from '../schema/execution.ts';
 import { MAX_BULK_USERS } from '../validation.ts';
@@ -53,17 +47,24 @@ interface CostInput {
 
 type FieldCost = (input: CostInput) => Child[];
 
+// Duck-typed rather than graphql's isObjectType/getNamedType: their instanceof checks fail when the schema was
+// built by another copy of graphql (vitest loads the ESM build next to Pothos' CommonJS one).
+function isObject(type: GraphQLNamedType | undefined): type is GraphQLObjectType {
+  return Object.prototype.toString.call(type) === '[object GraphQLObjectType]';
+}
+
 export function namedObjectType(
   schema: GraphQLSchema,
   type: GraphQLOutputType,
 ): GraphQLObjectType | undefined {
-  const named = schema.getType(getNamedType(type).name);
-  return named && isObjectType(named) ? named : undefined;
+  let named: { ofType?: unknown; name?: unknown } = type;
+  while (named.ofType) named = named.ofType as typeof named;
+  return typeof named.name === 'string' ? objectType(schema, named.name) : undefined;
 }
 
 function objectType(schema: GraphQLSchema, name: string): GraphQLObjectType | undefined {
   const type = schema.getType(name);
-  return type && isObjectType(type) ? type : undefined;
+  return isObject(type) ? type : undefined;
 }
 
 function child(schema: GraphQLSchema, typeName: string, place: Place): Child[] {
