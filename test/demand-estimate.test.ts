@@ -5,6 +5,7 @@
  */
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.ts';
 import { FIELD_COSTS } from '../src/demand/field-costs.ts';
 import { schema } from '../src/schema/index.ts';
 import { type GraphQLResponse, type Stack, startStack } from './harness.ts';
@@ -143,6 +144,14 @@ describe('legitimate documents still run', () => {
 });
 
 describe('MAX_UPSTREAM_CALLS_PER_OPERATION', () => {
+  it('defaults to 50 and refuses a value below 1, naming the variable', () => {
+    expect(loadConfig({}).maxUpstreamCallsPerOperation).toBe(50);
+    expect(() => loadConfig({ MAX_UPSTREAM_CALLS_PER_OPERATION: '0' })).toThrow(
+      'MAX_UPSTREAM_CALLS_PER_OPERATION: must be at least 1, got 0',
+    );
+    expect(() => loadConfig({ MAX_UPSTREAM_CALLS_PER_OPERATION: 'many' })).toThrow(ConfigError);
+  });
+
   it('sets the limit', async () => {
     const small = await startStack({ env: { MAX_UPSTREAM_CALLS_PER_OPERATION: '3' } });
     try {
