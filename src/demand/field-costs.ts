@@ -76,9 +76,12 @@ function deeper(place: Place, changes: Partial<Place> = {}): Place {
   return { scope: place.scope, depth: place.depth + 1, objects: place.objects, ...changes };
 }
 
+/** A list argument as sent: a lone value counts as a list of one (as GraphQL coerces it); an ID may be a number. */
 function strings(value: unknown): string[] {
-  if (Array.isArray(value)) return value.filter((item): item is string => typeof item === 'string');
-  return typeof value === 'string' ? [value] : [];
+  const items = Array.isArray(value) ? value : [value];
+  return items.flatMap((item) =>
+    typeof item === 'string' || typeof item === 'number' ? [String(item)] : [],
+  );
 }
 
 /** Names the resolver accepts (the same checks as checkConfigurationNames); null when it refuses them all. */
@@ -226,7 +229,7 @@ export const FIELD_COSTS: Record<string, FieldCost> = {
 
   // Tasks: a status per task, a log per task each time `log` is selected.
   'Query.task': ({ args, place, tally, schema }) => {
-    if (typeof args.taskId !== 'string' || args.taskId.trim() === '') return [];
+    if (strings(args.taskId).every((taskId) => taskId.trim() === '')) return [];
     tally.each(1);
     return child(schema, 'Task', deeper(place, { objects: 1 }));
   },
