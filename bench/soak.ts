@@ -8,7 +8,7 @@
  * line, and exits 1 when a check failed. Traffic goes to 127.0.0.1 only; the run ends by itself.
  */
 import { readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { SECONDARY_CATALOG } from '../src/simulator/catalog.ts';
@@ -123,6 +123,9 @@ process.stdout.write(
   `soak: ${minutes} min, ${clients} clients, gateway pid ${gateway.pid} at ${gateway.url.href}, ` +
     `simulator ${sim.url}\n`,
 );
+// The clients and the simulator share this process: its event-loop delay says how late it may have read answers.
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 const startedAt = Date.now();
 const cpuStart = readCpuMs(gateway.pid);
 const chaos = startChaos(sim, UPSTREAM_TIMEOUT_MS);
@@ -254,6 +257,10 @@ process.stdout.write(`  answers ${record.answers}, with data ${record.dataAnswer
 process.stdout.write(`  error codes ${JSON.stringify(Object.fromEntries(record.codes))}\n`);
 process.stdout.write(`  actions ${JSON.stringify(Object.fromEntries(record.byAction))}\n`);
 process.stdout.write(`  chaos ${JSON.stringify(Object.fromEntries(chaos.counts))}\n`);
+process.stdout.write(
+  `  soak process event-loop delay p99 ${Math.round(loopDelay.percentile(99) / 1e6)} ms, ` +
+    `max ${Math.round(loopDelay.max / 1e6)} ms\n`,
+);
 process.stdout.write(
   `  gateway CPU ${Math.round(cpuMs)} ms, ${(cpuMs / Math.max(1, record.answers)).toFixed(2)} ms per answer\n\n`,
 );

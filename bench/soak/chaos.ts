@@ -6,6 +6,13 @@ import type { Fault, ServiceName, Simulator } from '../../src/simulator/index.ts
 
 const SERVICES: ServiceName[] = ['deployment', 'export', 'security', 'task', 'erp'];
 const READ_SERVICES: ServiceName[] = ['deployment', 'export', 'security', 'task'];
+/** JSON reads only: a cut-off file download would be the fault's own 200, answered before EPMware checks the token. */
+const TRUNCATED_READS = [
+  '/service/api/security/*',
+  '/service/api/deployment/get_execution_details',
+  '/service/api/export/get_execution_details',
+  '/service/api/task/*',
+];
 const ONE_RESOURCE = [
   '/service/api/security/groups',
   '/service/api/security/users',
@@ -61,7 +68,7 @@ function apply(sim: Simulator, kind: ChaosKind, deadlineMs: number): void {
       inject({ path: pick(ONE_RESOURCE), status: 500 });
       break;
     case 'truncated bodies':
-      inject({ path: `/service/api/${pick(READ_SERVICES)}/*`, method: 'GET', truncate: true, times: 20 });
+      inject({ path: pick(TRUNCATED_READS), method: 'GET', truncate: true, times: 20 });
       break;
     case 'quiet spell':
       break;
