@@ -27,6 +27,8 @@ const HANG_MS = 4 * UPSTREAM_TIMEOUT_MS + 2_000;
 const SUBSCRIPTION_MS = 60_000;
 const RECOVERY_MS = 5_000;
 const RSS_TOLERANCE = 0.15;
+/** Traffic without faults before the soak proper: the first minute's RSS is then a warmed-up process'. */
+const WARM_UP_MS = 15_000;
 
 const { values } = parseArgs({
   options: { minutes: { type: 'string', default: '5' }, clients: { type: 'string', default: '50' } },
@@ -120,9 +122,13 @@ const workload: Workload = {
 };
 
 process.stdout.write(
-  `soak: ${minutes} min, ${clients} clients, gateway pid ${gateway.pid} at ${gateway.url.href}, ` +
-    `simulator ${sim.url}\n`,
+  `soak: ${WARM_UP_MS / 1000} s warm-up without faults, then ${minutes} min with faults, ${clients} clients; ` +
+    `gateway pid ${gateway.pid} at ${gateway.url.href}, simulator ${sim.url}\n`,
 );
+await Promise.all(
+  Array.from({ length: clients }, (_, index) => client(workload, index, Date.now() + WARM_UP_MS)),
+);
+
 // The clients and the simulator share this process: its event-loop delay says how late it may have read answers.
 const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 loopDelay.enable();
@@ -194,7 +200,9 @@ clearInterval(writeChecker);
 const cpuMs = readCpuMs(gateway.pid) - cpuStart;
 const samples = gateway.rss();
 const finalRss = samples.at(-1)?.bytes ?? 0;
-const firstMinute = samples.filter((sample) => sample.atMs < 60_000).map((sample) => sample.bytes);
+const firstMinute = samples
+  .filter((sample) => sample.atMs >= startedAt && sample.atMs < startedAt + 60_000)
+  .map((sample) => sample.bytes);
 const baseline = median(firstMinute);
 const alive = gateway.exited() === null;
 const output = gateway.output();

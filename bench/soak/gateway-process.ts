@@ -12,6 +12,7 @@ const BANNER = /GraphiQL at (http:\/\/\S+)/;
 const CRASH_WORDS = /unhandled ?rejection|uncaught ?exception|UnhandledPromiseRejection/i;
 
 export interface RssSample {
+  /** Date.now() when sampled. */
   atMs: number;
   bytes: number;
 }
@@ -77,12 +78,11 @@ export async function startSoakGateway(env: Record<string, string>, secrets: str
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   const gatewayUrl = await ready.finally(() => clearTimeout(timer));
 
-  const started = Date.now();
   const samples: RssSample[] = [];
   const pid = child.pid ?? 0;
   const sampler = setInterval(() => {
     const bytes = rssBytes(pid);
-    if (bytes !== null) samples.push({ atMs: Date.now() - started, bytes });
+    if (bytes !== null) samples.push({ atMs: Date.now(), bytes });
   }, 1_000);
 
   return {
