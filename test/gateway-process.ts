@@ -24,6 +24,7 @@ const CONTRACT_VARIABLES = [
   'LOG_LEVEL',
   'TRUST_PROXY',
   'NODE_ENV',
+  'MAX_UPSTREAM_CALLS_PER_OPERATION',
 ];
 
 export const SOURCE_ENTRY = ['--import', 'tsx', 'src/main.ts'];
