@@ -30,13 +30,18 @@ export class Epmware {
   ) {}
 
   // Task
-  taskStatus(taskId: string, priority: Priority = 'interactive'): Promise<EpmTaskStatus> {
+  taskStatus(
+    taskId: string,
+    priority: Priority = 'interactive',
+    signal?: AbortSignal,
+  ): Promise<EpmTaskStatus> {
     return this.client.json({
       method: 'GET',
       path: `/task/get_status/${encodeURIComponent(taskId)}`,
       endpoint: 'task/get_status',
       credential: this.credential,
       priority,
+      signal,
     });
   }
 
