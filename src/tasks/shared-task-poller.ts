@@ -22,8 +22,11 @@ export interface SharedTaskPollerOptions {
   redis: RedisConnection;
   lease: TaskLease;
   fanout: TaskFanout;
-  /** Starts the upstream poller this instance runs while it leads (or is solo), delivering to `sink`. */
-  startPolling: (sink: TaskSubscriber) => TaskPoller;
+  /**
+   * Starts the upstream poller this instance runs while it leads (or is solo), delivering to `sink`; it asks
+   * `mayPoll` before each poll.
+   */
+  startPolling: (sink: TaskSubscriber, mayPoll: () => boolean) => TaskPoller;
   intervalMs: number;
   /** Called once, when this instance stops watching the task. */
   onStop: () => void;
@@ -37,6 +40,11 @@ export class SharedTaskPoller implements TaskFeed {
   /** The version of `#latest` in Redis' `last` hash (0: unknown, e.g. polled solo). */
   #version = 0;
   #role: PollerRole = 'starting';
+  /**
+   * Until when this instance surely holds the lease: the start of its last successful renewal plus the lease's
+   * TTL. Redis cannot expire the lease before then, so no other instance can hold it while this one polls.
+   */
+  #leaseValidUntil = 0;
   #poller: TaskPoller | undefined;
   #timer: NodeJS.Timeout | undefined;
   #started = false;
@@ -57,6 +65,11 @@ export class SharedTaskPoller implements TaskFeed {
 
   get role(): PollerRole {
     return this.#role;
+  }
+
+  /** Whether this instance may poll EPMware for the task right now. */
+  get polling(): boolean {
+    return this.#role === 'solo' || (this.#role === 'leader' && Date.now() < this.#leaseValidUntil);
   }
 
   add(subscriber: TaskSubscriber): void {
@@ -91,6 +104,7 @@ export class SharedTaskPoller implements TaskFeed {
     if (this.#stopped) return;
     const { redis, lease } = this.#options;
     let tick: Awaited<ReturnType<TaskLease['tick']>> | undefined;
+    const startedAt = Date.now();
     if (redis.isUp()) {
       try {
         tick = await lease.tick(this.#version);
@@ -107,8 +121,12 @@ export class SharedTaskPoller implements TaskFeed {
         this.#deliver(tick.task);
         if (this.#stopped) return;
       }
-      if (tick.holder === lease.instanceId) this.#becomeLeader();
-      else this.#becomeFollower();
+      if (tick.holder === lease.instanceId) {
+        this.#leaseValidUntil = startedAt + lease.ttlMs;
+        this.#becomeLeader();
+      } else {
+        this.#becomeFollower();
+      }
     }
     this.#schedule();
   }
@@ -121,14 +139,16 @@ export class SharedTaskPoller implements TaskFeed {
 
   #becomeLeader(): void {
     this.#setRole('leader');
-    this.#poller ??= this.#options.startPolling(this.#sink);
+    this.#poller ??= this.#options.startPolling(this.#sink, this.#mayPoll);
   }
+
+  readonly #mayPoll = (): boolean => this.polling;
 
   #becomeSolo(): void {
     this.#setRole('solo');
     // Versions restart when Redis comes back empty (a restart): forget ours so its first ones are accepted.
     this.#version = 0;
-    this.#poller ??= this.#options.startPolling(this.#sink);
+    this.#poller ??= this.#options.startPolling(this.#sink, this.#mayPoll);
   }
 
   #becomeFollower(): void {

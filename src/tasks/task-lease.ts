@@ -127,6 +127,10 @@ export class TaskLease {
     return this.#me;
   }
 
+  get ttlMs(): number {
+    return this.#timing.leaseTtlMs;
+  }
+
   async tick(knownVersion: number): Promise<LeaseTick> {
     const { leaseTtlMs, lastTtlMs } = this.#timing;
     const reply = await runScript(

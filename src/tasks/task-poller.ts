@@ -46,6 +46,11 @@ export interface TaskPollerOptions {
   failureBudgetMs: number;
   /** Called once, when the poller stops for good. */
   onStop: () => void;
+  /**
+   * Asked before each poll: false skips this one (the next is an interval later). A SharedTaskPoller says false
+   * while it cannot be sure it still holds the task's lease, so two instances never poll the same task at once.
+   */
+  mayPoll?: () => boolean;
 }
 
 export class TaskPoller implements TaskFeed {
@@ -94,6 +99,10 @@ export class TaskPoller implements TaskFeed {
   async #poll(): Promise<void> {
     this.#timer = undefined;
     const startedAt = Date.now();
+    if (this.#options.mayPoll && !this.#options.mayPoll()) {
+      this.#schedule(this.#options.intervalMs);
+      return;
+    }
     let task: EpmTaskStatus;
     try {
       task = await this.#options.fetchStatus(this.#abort.signal);

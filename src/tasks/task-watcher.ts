@@ -81,8 +81,14 @@ export class TaskWatcher {
 
   /** Of those, how many poll EPMware from here (with Redis: the leases held, plus any solo while it is away). */
   get pollingCount(): number {
-    if (!this.#fanout) return this.#feeds.size;
-    return (this.#roles.get('leader') ?? 0) + (this.#roles.get('solo') ?? 0);
+    let count = 0;
+    for (const feed of this.#feeds.values()) if (!(feed instanceof SharedTaskPoller) || feed.polling) count++;
+    return count;
+  }
+
+  /** Whether task polls are coordinated through Redis right now (false without REDIS_URL or while it is away). */
+  get sharing(): boolean {
+    return this.#options.redis?.isUp() ?? false;
   }
 
   /** How many shared feeds are in each role (tests and benchmarks watch the hand-over). */
@@ -160,7 +166,7 @@ export class TaskWatcher {
     return feed;
   }
 
-  #poller(credential: Credential, taskId: string, onStop: () => void): TaskPoller {
+  #poller(credential: Credential, taskId: string, onStop: () => void, mayPoll?: () => boolean): TaskPoller {
     const { upstream, intervalMs, maxBackoffMs, failureBudgetMs } = this.#options;
     const epmware = new Epmware(upstream, credential);
     return new TaskPoller({
@@ -171,6 +177,7 @@ export class TaskWatcher {
       maxBackoffMs,
       failureBudgetMs,
       onStop,
+      mayPoll,
     });
   }
 
@@ -193,8 +200,8 @@ export class TaskWatcher {
       lease,
       fanout,
       intervalMs,
-      startPolling: (sink) => {
-        const poller = this.#poller(credential, taskId, () => {});
+      startPolling: (sink, mayPoll) => {
+        const poller = this.#poller(credential, taskId, () => {}, mayPoll);
         poller.add(sink);
         return poller;
       },
