@@ -135,6 +135,33 @@ describeRedis('task pollers across instances (shared Redis)', () => {
     await waitFor(() => instances.every(({ gateway }) => gateway.services.taskWatcher.pollerCount === 0));
   });
 
+  it("tokens stay apart across instances: another token's watch of the same task polls with that token", async () => {
+    const taskId = await startTask(sim, 60_000);
+    const mine = watchTask((instances[0] as Instance).url, sim.tokens.primary, taskId);
+    await mine.first;
+    // The secondary tenant has no such task: its own lease, its own poll with its own token, NOT_FOUND.
+    const theirs = watchTask((instances[1] as Instance).url, sim.tokens.secondary, taskId);
+    await theirs.done;
+    expect(theirs.events).toEqual([{ code: 'NOT_FOUND' }]);
+    const tokens = polls(sim, taskId).map((call) => call.token);
+    expect(tokens.filter((token) => token === sim.tokens.secondary)).toHaveLength(1);
+    expect(mine.events.every((event) => 'state' in event)).toBe(true);
+    mine.stop();
+    await waitFor(() => instances.every(({ gateway }) => gateway.services.taskWatcher.pollerCount === 0));
+  });
+
+  it("an error that ends the holder's watch ends every instance's watch with it", async () => {
+    const taskId = 'no-such-task-404';
+    const watchers = [0, 1, 2].map((i) =>
+      watchTask((instances[i] as Instance).url, sim.tokens.primary, taskId),
+    );
+    await Promise.all(watchers.map((watcher) => watcher.done));
+    for (const watcher of watchers) expect(watcher.events).toEqual([{ code: 'NOT_FOUND' }]);
+    // One poll per instance at most (one when the others joined before the holder's answer).
+    expect(polls(sim, taskId).length).toBeLessThanOrEqual(3);
+    await waitFor(() => instances.every(({ gateway }) => gateway.services.taskWatcher.pollerCount === 0));
+  });
+
   it('the last subscriber on the polling instance leaves: another instance takes over at once', async () => {
     const taskId = await startTask(sim, 60_000);
     const leader = watchTask((instances[0] as Instance).url, sim.tokens.primary, taskId);

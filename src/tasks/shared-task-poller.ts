@@ -49,6 +49,9 @@ export class SharedTaskPoller implements TaskFeed {
   #timer: NodeJS.Timeout | undefined;
   #started = false;
   #stopped = false;
+  /** A tick is out (one at a time); `#tickAgain`: someone asked for another meanwhile. */
+  #ticking = false;
+  #tickAgain = false;
   /** What the upstream poller delivers to while this instance polls. */
   readonly #sink: TaskSubscriber = {
     next: (task) => this.#polled(task),
@@ -102,6 +105,23 @@ export class SharedTaskPoller implements TaskFeed {
   async #tick(): Promise<void> {
     this.#timer = undefined;
     if (this.#stopped) return;
+    if (this.#ticking) {
+      this.#tickAgain = true;
+      return;
+    }
+    this.#ticking = true;
+    try {
+      await this.#tickOnce();
+    } finally {
+      this.#ticking = false;
+    }
+    if (this.#tickAgain) {
+      this.#tickAgain = false;
+      this.retick();
+    }
+  }
+
+  async #tickOnce(): Promise<void> {
     const { redis, lease } = this.#options;
     let tick: Awaited<ReturnType<TaskLease['tick']>> | undefined;
     const startedAt = Date.now();

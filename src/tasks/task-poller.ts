@@ -3,7 +3,9 @@
  * a minute per credential, so N browser tabs on one deployment must cost one poll per interval, not N.
  *
  * A TaskPoller has no timer of its own until its first subscriber arrives, and none after its last one leaves:
- * it is created by the TaskWatcher for the first subscriber and stopped when the last one goes.
+ * it is created by the TaskWatcher for the first subscriber and stopped when the last one goes. Stopping aborts
+ * the poll in flight, including one still queued for a budget slot, so nothing reaches EPMware afterwards
+ * (issue #11: a stopped poller used to send its queued polls for up to a minute).
  */
 
 import { type ErrorCode, GatewayError, UpstreamError } from '../errors.ts';
