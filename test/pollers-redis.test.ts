@@ -25,7 +25,7 @@ import {
 import { sleep, waitFor } from './subscription-clients.ts';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
-const INTERVAL_MS = 100;
+const INTERVAL_MS = 200;
 const PREFIX = uniquePrefix('pollers');
 const redisUp = await redisAnswers(REDIS_URL);
 const redisServer = await redisServerAvailable();
@@ -60,6 +60,8 @@ async function startTask(sim: Simulator, durationMs: number): Promise<string> {
 
 const polls = (sim: Simulator, taskId: string) =>
   sim.requests({ method: 'GET', path: `/service/api/task/get_status/${taskId}` });
+const leases = (instances: Instance[]) =>
+  instances.reduce((sum, { gateway }) => sum + gateway.services.taskWatcher.leasesHeld, 0);
 const polling = (instances: Instance[]) =>
   instances.reduce((sum, { gateway }) => sum + gateway.services.taskWatcher.pollingCount, 0);
 
@@ -92,9 +94,9 @@ describeRedis('task pollers across instances (shared Redis)', () => {
     const watchers = Array.from({ length: 30 }, (_, i) =>
       watchTask((instances[i % 3] as Instance).url, sim.tokens.primary, taskId),
     );
-    let mostPolling = 0;
+    let mostLeases = 0;
     const sampler = setInterval(() => {
-      mostPolling = Math.max(mostPolling, polling(instances));
+      mostLeases = Math.max(mostLeases, leases(instances));
     }, 5);
     await Promise.all(watchers.map((watcher) => watcher.done));
     clearInterval(sampler);
@@ -109,12 +111,13 @@ describeRedis('task pollers across instances (shared Redis)', () => {
       expect(seen[i]).toEqual(seen[0]);
     }
     expect(seen[0]?.length).toBeGreaterThanOrEqual(3);
-    // Never more than one instance polling at a time, and the polls of one subscriber: one per interval over
-    // the span they covered (three pollers would make about three times as many).
-    expect(mostPolling).toBe(1);
+    // Never two valid leases at once, and about the polls of one subscriber: one per interval over the span they
+    // covered. Three pollers would make three times as many; the margin is for a round Redis answers too late on
+    // a loaded machine, after which that instance polls for itself (by design) until the next round.
+    expect(mostLeases).toBe(1);
     const calls = polls(sim, taskId);
     const span = (calls.at(-1)?.at ?? 0) - (calls[0]?.at ?? 0);
-    expect(calls.length).toBeLessThanOrEqual(Math.floor(span / INTERVAL_MS) + 2);
+    expect(calls.length).toBeLessThanOrEqual(Math.floor((1.5 * span) / INTERVAL_MS) + 2);
     await waitFor(() => polling(instances) === 0);
     for (const { gateway } of instances) expect(gateway.services.taskWatcher.pollerCount).toBe(0);
   });

@@ -45,6 +45,8 @@ export class SharedTaskPoller implements TaskFeed {
    * TTL. Redis cannot expire the lease before then, so no other instance can hold it while this one polls.
    */
   #leaseValidUntil = 0;
+  /** When the last lease tick that Redis answered was sent. */
+  #lastTickAt = 0;
   #poller: TaskPoller | undefined;
   #timer: NodeJS.Timeout | undefined;
   #started = false;
@@ -70,9 +72,14 @@ export class SharedTaskPoller implements TaskFeed {
     return this.#role;
   }
 
+  /** Whether this instance holds the task's lease and may poll on it right now (never two instances at once). */
+  get leading(): boolean {
+    return this.#role === 'leader' && Date.now() < this.#leaseValidUntil;
+  }
+
   /** Whether this instance may poll EPMware for the task right now. */
   get polling(): boolean {
-    return this.#role === 'solo' || (this.#role === 'leader' && Date.now() < this.#leaseValidUntil);
+    return this.#role === 'solo' || this.leading;
   }
 
   add(subscriber: TaskSubscriber): void {
@@ -134,8 +141,14 @@ export class SharedTaskPoller implements TaskFeed {
     }
     if (this.#stopped) return;
     if (!tick) {
-      this.#becomeSolo();
+      // One slow or failed round changes nothing while the last good one still stands (a holder's lease lives
+      // that long; a holder stops polling on its own once its renewal is older than the TTL). Past that, or with
+      // Redis down, this instance cannot know who polls: it polls for itself.
+      if (!redis.isUp() || this.#role === 'starting' || Date.now() - this.#lastTickAt >= lease.ttlMs) {
+        this.#becomeSolo();
+      }
     } else {
+      this.#lastTickAt = startedAt;
       if (tick.task && tick.version > this.#version) {
         this.#version = tick.version;
         this.#deliver(tick.task);

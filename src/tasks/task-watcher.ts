@@ -86,6 +86,13 @@ export class TaskWatcher {
     return count;
   }
 
+  /** Leases held and valid on this instance now: across instances sharing a Redis, at most one per task. */
+  get leasesHeld(): number {
+    let count = 0;
+    for (const feed of this.#feeds.values()) if (feed instanceof SharedTaskPoller && feed.leading) count++;
+    return count;
+  }
+
   /** Whether task polls are coordinated through Redis right now (false without REDIS_URL or while it is away). */
   get sharing(): boolean {
     return this.#options.redis?.isUp() ?? false;
