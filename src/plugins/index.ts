@@ -11,6 +11,7 @@ import { contractCodesPlugin } from './contract-codes.ts';
 import { csrfPreventionPlugin } from './csrf.ts';
 import { introspectionPlugins } from './introspection.ts';
 import { operationMetricsPlugin } from './operation-metrics.ts';
+import { queryJitPlugin } from './query-jit.ts';
 import { queryLimitsPlugin } from './query-limits.ts';
 import { operationLoggingPlugin } from './request-logging.ts';
 import { streamingUploadsPlugin } from './streaming-uploads.ts';
@@ -26,5 +27,7 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
     operationMetricsPlugin(metrics),
     operationLoggingPlugin(logger),
     contractCodesPlugin(),
+    // Last: it only swaps the executor of queries (see query-jit.ts).
+    queryJitPlugin(),
   ];
 }
