@@ -34,8 +34,8 @@ it('cold users->groups: the users list and the memberships are in flight togethe
     both = api();
   }
   expect(both.map((call) => [call.path, call.status]).sort()).toEqual([
-    [USERS, 0],
     [MEMBERSHIPS, 0],
+    [USERS, 0],
   ]);
   const result = await answer;
   expect(result.errors).toBeUndefined();
@@ -71,7 +71,7 @@ it('a one-user page asks for that user’s groups alone, not every membership', 
     api()
       .map((call) => call.path)
       .sort(),
-  ).toEqual(['/service/api/security/users/groups', USERS]);
+  ).toEqual([USERS, '/service/api/security/users/groups']);
 });
 
 it('a failing memberships call fails the groups, not the request before it', async () => {

@@ -6,7 +6,8 @@
  * Only queries whose variables are scalars, enums or lists of them: mutations and subscriptions keep Yoga's
  * executor, so their ordering, streaming and error behaviour stay exactly as tested, and graphql-jit 0.8 cannot
  * compile a variable of a recursive input type (UserFilter's and/or/not: it recurses until the stack overflows),
- * so a query with an input-object variable keeps it too. Errors, masking and limits do not change: parse and
+ * so a query with an input-object variable keeps it too, and so does a document holding several operations (the
+ * plugin caches one compiled operation per document, whichever operationName asked first). Errors, masking and limits do not change: parse and
  * validation (where the query limits live) run before execution, and Yoga masks whatever errors the result carries.
  * Compiled documents are kept per parsed document (a WeakMap in the plugin), so they live as long as Yoga's
  * bounded parse cache keeps the document; the decision is memoized the same way.
@@ -32,7 +33,11 @@ export function queryJitPlugin(): Plugin<Context> {
     let decision = byName.get(key);
     if (decision === undefined) {
       const operation = getOperationAST(document, operationName);
+      const operations = document.definitions.filter(
+        (definition) => definition.kind === 'OperationDefinition',
+      );
       decision =
+        operations.length === 1 &&
         operation?.operation === 'query' &&
         (operation.variableDefinitions ?? []).every((variable) => {
           // Duck-typed, not isInputObjectType: under tsx and vitest two copies of graphql may meet here, and its
