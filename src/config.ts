@@ -14,10 +14,19 @@ export interface Config {
   upstreamTimeoutMs: number;
   upstreamRateLimitPerMin: number;
   maxUploadBytes: number;
+  /** An upload slower than this, averaged over uploadRateWindowMs, is cut off (a trickling client). */
+  uploadMinBytesPerSec: number;
+  uploadRateWindowMs: number;
   cacheTtlMs: number;
   corsOrigins: string[];
   introspection: boolean;
   logLevel: LogLevel;
+  /** REDIS_URL: null keeps every piece of state in-process (one instance). */
+  redisUrl: URL | null;
+  /** REDIS_KEY_PREFIX: the namespace of every key this gateway writes. */
+  redisKeyPrefix: string;
+  /** GATEWAY_INSTANCES: how many instances split the budget while Redis is unreachable. */
+  gatewayInstances: number;
 }
 
 export class ConfigError extends Error {
@@ -71,6 +80,29 @@ function httpUrl(env: Env, name: string): URL | null {
   return url;
 }
 
+function redisUrl(env: Env, name: string): URL | null {
+  const raw = read(env, name);
+  if (raw === undefined) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    // The raw value may carry a password: name the variable, not the value.
+    throw new ConfigError(name, 'not a URL');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError(name, `must be a redis:// or rediss:// URL, got "${url.protocol}"`);
+  }
+  return url;
+}
+
+function keyPrefix(env: Env, name: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return 'epmware-gateway:';
+  if (/\s/.test(raw)) throw new ConfigError(name, `must not contain spaces, got "${raw}"`);
+  return raw;
+}
+
 function origins(env: Env, name: string): string[] {
   const raw = read(env, name);
   if (raw === undefined) return [];
@@ -122,9 +154,14 @@ export function loadConfig(env: Env): Config {
     upstreamTimeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 30_000, { min: 1 }),
     upstreamRateLimitPerMin: integer(env, 'UPSTREAM_RATE_LIMIT_PER_MIN', 100, { min: 1 }),
     maxUploadBytes: integer(env, 'MAX_UPLOAD_BYTES', 52_428_800, { min: 1 }),
+    uploadMinBytesPerSec: integer(env, 'UPLOAD_MIN_BYTES_PER_SEC', 1_024, { min: 0 }),
+    uploadRateWindowMs: integer(env, 'UPLOAD_RATE_WINDOW_MS', 30_000, { min: 10 }),
     cacheTtlMs: integer(env, 'CACHE_TTL_MS', DEFAULT_CACHE_TTL_MS, { min: 0 }),
     corsOrigins: origins(env, 'CORS_ORIGINS'),
     introspection: boolean(env, 'INTROSPECTION', true),
     logLevel: logLevel(env, 'LOG_LEVEL'),
+    redisUrl: redisUrl(env, 'REDIS_URL'),
+    redisKeyPrefix: keyPrefix(env, 'REDIS_KEY_PREFIX'),
+    gatewayInstances: integer(env, 'GATEWAY_INSTANCES', 1, { min: 1 }),
   };
 }
