@@ -1,0 +1,123 @@
+/**
+ * The trusted-documents manifest (PERSISTED_DOCUMENTS): `{ "<sha256 hex of the text>": "<document>" }`, the shape
+ * GraphQL Codegen's client preset writes as persisted-documents.json and `npm run documents` builds. It is read once
+ * at start-up and never grows: clients cannot register documents (no APQ register-on-miss), so the only document
+ * store is what the operator shipped. Every entry is checked here (id = sha256 of the text, the text parses, it has
+ * an operation), so a bad manifest stops start-up instead of failing a report at 3 a.m.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  type DocumentNode,
+  GraphQLError,
+  Kind,
+  type OperationDefinitionNode,
+  type OperationTypeNode,
+  parse,
+  print,
+} from 'graphql';
+
+export class ManifestError extends Error {
+  override name = 'ManifestError';
+}
+
+export interface PersistedDocument {
+  id: string;
+  /** Exactly the manifest's text: what Yoga parses, so every limit and cache applies as to any other request. */
+  text: string;
+  document: DocumentNode;
+  operations: readonly OperationDefinitionNode[];
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+export class PersistedDocuments {
+  readonly #byId: ReadonlyMap<string, PersistedDocument>;
+  /** print(parse(text)) of each document: a client that sends a trusted document's text, reformatted or not, sends
+   * a trusted document (WebSocket subscribe messages carry text, never an id). */
+  readonly #canonical: ReadonlySet<string>;
+
+  constructor(documents: readonly PersistedDocument[] = []) {
+    this.#byId = new Map(documents.map((entry) => [entry.id, entry]));
+    this.#canonical = new Set(documents.map((entry) => print(entry.document)));
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /** By id as clients send it: hex in any case, with or without the `sha256:` prefix of the GraphQL-over-HTTP draft. */
+  get(id: string): PersistedDocument | undefined {
+    return this.#byId.get(
+      id
+        .trim()
+        .toLowerCase()
+        .replace(/^sha256:/, ''),
+    );
+  }
+
+  /** Whether a parsed document is one of the manifest's, whatever its whitespace, comments or commas. */
+  isTrusted(document: DocumentNode): boolean {
+    return this.#canonical.has(print(document));
+  }
+}
+
+/** The operation a request runs: the only one, or the one named (as graphql-js picks it). */
+export function operationOf(
+  entry: PersistedDocument,
+  operationName: string | null | undefined,
+): OperationDefinitionNode | undefined {
+  if (operationName) return entry.operations.find((operation) => operation.name?.value === operationName);
+  return entry.operations.length === 1 ? entry.operations[0] : undefined;
+}
+
+export function operationKind(operation: OperationDefinitionNode): OperationTypeNode {
+  return operation.operation;
+}
+
+/** Reads and checks a manifest file; any problem is one line naming the file (and the id, when it is one entry). */
+export function loadPersistedDocuments(path: string): PersistedDocuments {
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ManifestError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new ManifestError(`${path} is not valid JSON`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new ManifestError(`${path} must be a JSON object { "<sha256 hex>": "<document>" }`);
+  }
+  const documents: PersistedDocument[] = [];
+  for (const [key, text] of Object.entries(json)) {
+    const id = key.toLowerCase();
+    if (!SHA256_HEX.test(id)) throw new ManifestError(`${path}: "${key}" is not a sha256 hex id`);
+    if (typeof text !== 'string') throw new ManifestError(`${path}: the document of ${key} is not a string`);
+    if (sha256Hex(text) !== id) throw new ManifestError(`${path}: ${key} is not the sha256 of its document`);
+    documents.push(persistedDocument(id, text, path));
+  }
+  return new PersistedDocuments(documents);
+}
+
+function persistedDocument(id: string, text: string, path: string): PersistedDocument {
+  let document: DocumentNode;
+  try {
+    document = parse(text);
+  } catch (error) {
+    const detail = error instanceof GraphQLError ? error.message.replace(/\s+/g, ' ') : 'does not parse';
+    throw new ManifestError(`${path}: the document of ${id} does not parse: ${detail}`);
+  }
+  const operations = document.definitions.filter(
+    (definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION,
+  );
+  if (operations.length === 0) throw new ManifestError(`${path}: the document of ${id} has no operation`);
+  return { id, text, document, operations };
+}
