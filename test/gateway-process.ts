@@ -22,6 +22,8 @@ const CONTRACT_VARIABLES = [
   'CORS_ORIGINS',
   'INTROSPECTION',
   'LOG_LEVEL',
+  'PERSISTED_DOCUMENTS',
+  'PERSISTED_DOCUMENTS_ONLY',
 ];
 
 export const SOURCE_ENTRY = ['--import', 'tsx', 'src/main.ts'];

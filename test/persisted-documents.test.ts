@@ -142,7 +142,7 @@ describe('persisted documents by id (arbitrary documents still allowed)', () => 
 
     const started = await post(stack, { documentId: id, variables: { name } });
     expect(started.body.errors).toBeUndefined();
-    const taskId = (started.body.data?.runDeployment as { taskId: string }).taskId;
+    const taskId = (started.body.data?.runDeployment as { taskId: string } | undefined)?.taskId ?? '';
     const runs = stack.sim.requests({ method: 'POST', path: '/service/api/deployment/run' });
     expect(runs.map((run) => run.body)).toEqual([expect.objectContaining({ name })]);
     expect(stack.sim.state().task(taskId)).toBeDefined();

@@ -12,7 +12,6 @@ import {
   GraphQLError,
   Kind,
   type OperationDefinitionNode,
-  type OperationTypeNode,
   parse,
   print,
 } from 'graphql';
@@ -73,10 +72,6 @@ export function operationOf(
 ): OperationDefinitionNode | undefined {
   if (operationName) return entry.operations.find((operation) => operation.name?.value === operationName);
   return entry.operations.length === 1 ? entry.operations[0] : undefined;
-}
-
-export function operationKind(operation: OperationDefinitionNode): OperationTypeNode {
-  return operation.operation;
 }
 
 /** Reads and checks a manifest file; any problem is one line naming the file (and the id, when it is one entry). */

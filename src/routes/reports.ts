@@ -71,7 +71,11 @@ export async function handleReport(
     const format = match[2] as ReportFormat;
     const id = decoded(match[1] ?? '');
     const entry = services.config.persistedDocuments.get(id);
-    if (!entry) throw new ReportRefusal(PERSISTED_QUERY_NOT_FOUND, `No persisted document has the id ${id.slice(0, 80)}`);
+    if (!entry)
+      throw new ReportRefusal(
+        PERSISTED_QUERY_NOT_FOUND,
+        `No persisted document has the id ${id.slice(0, 80)}`,
+      );
     const query = new URL(req.url ?? '/', 'http://gateway').searchParams;
     const variables = variablesFrom(query.get('variables'));
     const operationName = query.get('operationName') || undefined;
