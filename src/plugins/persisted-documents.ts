@@ -14,10 +14,11 @@ import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operation
 import { type DocumentNode, Kind } from 'graphql';
 import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yoga';
 import type { Context } from '../context.ts';
+import type { ErrorCode } from '../errors.ts';
 import type { PersistedDocuments } from '../persisted/manifest.ts';
 
-export const PERSISTED_QUERY_NOT_FOUND = 'PERSISTED_QUERY_NOT_FOUND';
-export const PERSISTED_QUERY_REQUIRED = 'PERSISTED_QUERY_REQUIRED';
+const PERSISTED_QUERY_NOT_FOUND: ErrorCode = 'PERSISTED_QUERY_NOT_FOUND';
+const PERSISTED_QUERY_REQUIRED: ErrorCode = 'PERSISTED_QUERY_REQUIRED';
 
 /** Apollo Client's and urql's persisted-query links recognise a miss by exactly this message. */
 const NOT_FOUND_MESSAGE = 'PersistedQueryNotFound';

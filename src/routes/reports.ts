@@ -11,8 +11,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Services } from '../context.ts';
+import type { ErrorCode } from '../errors.ts';
 import { operationOf } from '../persisted/manifest.ts';
-import { PERSISTED_QUERY_NOT_FOUND } from '../plugins/persisted-documents.ts';
 import { CONTENT_TYPES, type ReportFormat, reportChunks } from '../reports/formats.ts';
 import { findRows, shapeOf } from '../reports/rows.ts';
 import { sendJson } from './respond.ts';
@@ -22,7 +22,7 @@ export const REPORT_ROUTE = /^\/reports\/([^/]+)\.(csv|ndjson)$/;
 /** Runs one GraphQL-over-HTTP request through the gateway's Yoga. */
 export type RunGraphQL = (request: Request) => Promise<Response>;
 
-const STATUS_BY_CODE: Record<string, number> = {
+const STATUS_BY_CODE: Record<ErrorCode | 'INTERNAL_SERVER_ERROR', number> = {
   BAD_USER_INPUT: 400,
   GRAPHQL_PARSE_FAILED: 400,
   GRAPHQL_VALIDATION_FAILED: 400,
@@ -73,7 +73,7 @@ export async function handleReport(
     const entry = services.config.persistedDocuments.get(id);
     if (!entry)
       throw new ReportRefusal(
-        PERSISTED_QUERY_NOT_FOUND,
+        'PERSISTED_QUERY_NOT_FOUND',
         `No persisted document has the id ${id.slice(0, 80)}`,
       );
     const query = new URL(req.url ?? '/', 'http://gateway').searchParams;
@@ -120,7 +120,10 @@ export async function handleReport(
     }
     if (error instanceof ReportRefusal) {
       if (error.code === 'UNAUTHENTICATED') res.setHeader('www-authenticate', 'Token');
-      sendJson(res, STATUS_BY_CODE[error.code] ?? 500, { code: error.code, message: error.message });
+      sendJson(res, STATUS_BY_CODE[error.code as ErrorCode] ?? 500, {
+        code: error.code,
+        message: error.message,
+      });
       return;
     }
     services.logger.error({ err: error }, 'report failed');
