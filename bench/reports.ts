@@ -52,7 +52,8 @@ async function measure(pid: number, send: () => Promise<number>): Promise<Measur
 
 export async function run(): Promise<BenchResult> {
   const manifest = buildManifest();
-  const id = Object.entries(manifest).find(([, text]) => text.startsWith('query AccessReviewReport'))?.[0] ?? '';
+  const id =
+    Object.entries(manifest).find(([, text]) => text.startsWith('query AccessReviewReport'))?.[0] ?? '';
   const dir = mkdtempSync(join(tmpdir(), 'bench-reports-'));
   const manifestPath = join(dir, 'persisted-documents.json');
   writeFileSync(manifestPath, JSON.stringify(manifest));
