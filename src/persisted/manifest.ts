@@ -7,7 +7,21 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { type DocumentNode, GraphQLError, Kind, type OperationDefinitionNode, parse, print } from 'graphql';
+import { createRequire } from 'node:module';
+import type { DocumentNode, OperationDefinitionNode } from 'graphql';
+
+type GraphQLModule = typeof import('graphql');
+let graphqlModule: GraphQLModule | undefined;
+
+/**
+ * config.ts imports this module, and main.ts loads config.ts alone first so that a bad variable is reported in a
+ * fraction of a second: graphql (the same instance every other module gets) is loaded only once a manifest is
+ * configured.
+ */
+function graphql(): GraphQLModule {
+  graphqlModule ??= createRequire(import.meta.url)('graphql') as GraphQLModule;
+  return graphqlModule;
+}
 
 export class ManifestError extends Error {
   override name = 'ManifestError';
@@ -35,7 +49,7 @@ export class PersistedDocuments {
 
   constructor(documents: readonly PersistedDocument[] = []) {
     this.#byId = new Map(documents.map((entry) => [entry.id, entry]));
-    this.#canonical = new Set(documents.map((entry) => print(entry.document)));
+    this.#canonical = new Set(documents.map((entry) => graphql().print(entry.document)));
   }
 
   get size(): number {
@@ -54,7 +68,7 @@ export class PersistedDocuments {
 
   /** Whether a parsed document is one of the manifest's, whatever its whitespace, comments or commas. */
   isTrusted(document: DocumentNode): boolean {
-    return this.#canonical.has(print(document));
+    return this.#canonical.has(graphql().print(document));
   }
 }
 
@@ -96,6 +110,7 @@ export function loadPersistedDocuments(path: string): PersistedDocuments {
 }
 
 function persistedDocument(id: string, text: string, path: string): PersistedDocument {
+  const { GraphQLError, Kind, parse } = graphql();
   let document: DocumentNode;
   try {
     document = parse(text);
