@@ -8,6 +8,7 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Hex } from '../src/persisted/manifest.ts';
 import type { UpstreamUser } from '../src/simulator/index.ts';
 import { type Stack, startStack } from './harness.ts';
 import { type ManifestFile, writeManifestFile } from './persisted-fixture.ts';
@@ -22,8 +23,21 @@ const QUOTED_USER = {
   email: 'zoe.doe@example.com',
 };
 
+/** Aliases, an inline fragment and a field that is not a list before the list: columns follow response keys. */
+const ALIASED = `query Aliased {
+  count: users(first: 3, orderBy: { field: USER_NAME }) {
+    totalCount
+    people: nodes {
+      name: userName
+      ... on User { mail: email }
+      groups { n: name }
+    }
+  }
+}`;
+const NO_LIST = 'query NoSuchUser { user(userName: "no.such.user") { userName groups { name } } }';
+
 beforeAll(async () => {
-  manifest = writeManifestFile();
+  manifest = writeManifestFile({ [sha256Hex(ALIASED)]: ALIASED, [sha256Hex(NO_LIST)]: NO_LIST });
   stack = await startStack({ env: { PERSISTED_DOCUMENTS: manifest.path, CACHE_TTL_MS: '0' } });
   const created = await stack.graphql(
     'mutation ($input: CreateSsoUserInput!) { createSsoUser(input: $input) { userName } }',
@@ -211,6 +225,41 @@ describe('reports as rows', () => {
       variables: { first: 0 },
     });
     expect(empty.text).toBe(`${ACCESS_REVIEW_COLUMNS.join(',')}\r\n`);
+  });
+
+  it('names columns by response keys (aliases, inline fragments); a result without a list has no rows', async () => {
+    const aliased = await report(`/reports/${sha256Hex(ALIASED)}.ndjson`);
+    expect(aliased.status).toBe(200);
+    const rows = aliased.text
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const first = stack.sim
+      .state()
+      .users()
+      .sort((a, b) => a.userName.toLowerCase().localeCompare(b.userName.toLowerCase()))
+      .slice(0, 3);
+    expect(rows).toEqual(
+      first.map((user) => ({
+        name: user.userName,
+        mail: user.email,
+        'groups.n': expect.any(String),
+      })),
+    );
+    for (const [i, row] of rows.entries()) {
+      expect(groupSet(row['groups.n'])).toEqual(
+        groupSet(
+          stack.sim
+            .state()
+            .groupsOf(first[i]?.userName ?? '')
+            .join('; '),
+        ),
+      );
+    }
+
+    const none = await report(`/reports/${sha256Hex(NO_LIST)}.csv`);
+    expect(none.status).toBe(200);
+    expect(none.text).toBe('');
   });
 
   it('without a token: 401 JSON {code, message} and no upstream call', async () => {
