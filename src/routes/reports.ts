@@ -95,7 +95,11 @@ export async function handleReport(
       );
     }
 
-    const body = await execute(req, runGraphQL, { documentId: entry.id, variables, operationName });
+    const body = await execute(req, runGraphQL, {
+      documentId: entry.id,
+      variables,
+      operationName,
+    });
     const error = body.errors?.[0];
     if (error) {
       const code =
@@ -114,8 +118,8 @@ export async function handleReport(
     });
     await pipeline(Readable.from(reportChunks(format, rows?.columns ?? [], rows?.items ?? [])), res);
   } catch (error) {
-    if (res.headersSent) {
-      // The client went away mid-report: pipeline has closed the response already.
+    if (res.headersSent || res.destroyed) {
+      // The client went away (mid-report, or before the result was ready): nothing is left to answer.
       return;
     }
     if (error instanceof ReportRefusal) {
