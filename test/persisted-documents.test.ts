@@ -3,14 +3,16 @@
  * ids; no registration (the store never grows, however many documents clients send); only-persisted mode over HTTP
  * and WebSocket with GraphiQL's introspection still answering; and a bad manifest stopping start-up.
  */
-import { writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getIntrospectionQuery } from 'graphql';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildManifest } from '../scripts/build-documents.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { sha256Hex } from '../src/persisted/manifest.ts';
-import { runUntilExit } from './gateway-process.ts';
+import { PROJECT_ROOT, runUntilExit } from './gateway-process.ts';
 import { type Stack, startStack } from './harness.ts';
 import { type ManifestFile, writeManifestFile } from './persisted-fixture.ts';
 import { wsClient } from './subscription-clients.ts';
@@ -241,6 +243,30 @@ describe('PERSISTED_DOCUMENTS_ONLY=true', () => {
     } finally {
       await client.dispose();
     }
+  });
+});
+
+describe('npm run documents', () => {
+  it('writes one entry per example operation, keyed by the sha256 of its text, that the gateway loads', async () => {
+    const out = join(manifest.path, '..', 'built.json');
+    await new Promise<void>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', 'scripts/build-documents.ts', '--out', out],
+        { cwd: PROJECT_ROOT },
+        (error) => (error ? reject(error) : resolve()),
+      );
+    });
+    const built = JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>;
+    expect(built).toEqual(buildManifest());
+    for (const [id, text] of Object.entries(built)) expect(sha256Hex(text)).toBe(id);
+    // Each document is self-contained: the operation and the fragments it spreads, nothing else.
+    const texts = Object.values(built);
+    expect(texts.filter((text) => /^(query|mutation|subscription) /.test(text))).toHaveLength(texts.length);
+    const adminPage = texts.find((text) => text.startsWith('query UserAdminPage')) ?? '';
+    expect(adminPage).toContain('fragment UserRow on User');
+    expect(adminPage).not.toContain('mutation');
+    expect(loadConfig({ PERSISTED_DOCUMENTS: out }).persistedDocuments.size).toBe(texts.length);
   });
 });
 
