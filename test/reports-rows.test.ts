@@ -272,6 +272,31 @@ describe('reports as rows', () => {
     expect(stack.sim.requests()).toHaveLength(0);
   });
 
+  it('a malformed Authorization is 401 as on /graphql, even with EPMWARE_TOKEN configured', async () => {
+    const withServiceToken = await startStack({
+      env: { PERSISTED_DOCUMENTS: manifest.path, EPMWARE_TOKEN: stack.sim.tokens.primary },
+    });
+    try {
+      const path = `/reports/${manifest.idOf('AccessReviewReport')}.csv`;
+      for (const authorization of ['Basic dXNlcjpwYXNz', 'Token two words', '']) {
+        const response = await request(new URL(path, withServiceToken.origin), {
+          headers: { authorization },
+        });
+        expect(response.statusCode, authorization).toBe(401);
+        expect(await response.body.json()).toMatchObject({ code: 'UNAUTHENTICATED' });
+      }
+      expect(withServiceToken.sim.requests()).toHaveLength(0);
+      // No header at all: the configured service token stands in.
+      const served = await report(path, { token: null, on: withServiceToken });
+      expect(served.status).toBe(200);
+      expect(withServiceToken.sim.requests().every((call) => call.token === stack.sim.tokens.primary)).toBe(
+        true,
+      );
+    } finally {
+      await withServiceToken.close();
+    }
+  });
+
   it("another token gets its own tenant's rows, and only those", async () => {
     const secondary = stack.sim.tokens.secondary;
     stack.sim.clearRequests();

@@ -21,7 +21,10 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
   return [
     csrfPreventionPlugin(),
     jsonBodyLimitPlugin(),
-    streamingUploadsPlugin(config.maxUploadBytes),
+    streamingUploadsPlugin(config.maxUploadBytes, {
+      minBytesPerSec: config.uploadMinBytesPerSec,
+      windowMs: config.uploadRateWindowMs,
+    }),
     // A documentId becomes the manifest's text before anything reads the document.
     ...persistedDocumentsPlugins(config.persistedDocuments, config.persistedDocumentsOnly),
     queryLimitsPlugin({ hideFieldSuggestions: !config.introspection }),

@@ -170,7 +170,8 @@ async function execute(
     'content-type': 'application/json',
     accept: 'application/json',
   };
-  if (req.headers.authorization) headers.authorization = req.headers.authorization;
+  // Passed on as it came, even empty: the token rules (absent, malformed, Token/Bearer) are /graphql's own.
+  if (req.headers.authorization !== undefined) headers.authorization = req.headers.authorization;
   // The origin the client reached, for links in the data (Task.downloadUrl), as /graphql computes it.
   let url = 'http://localhost/graphql';
   try {
