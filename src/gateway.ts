@@ -19,6 +19,7 @@ import { connectRedis } from './redis/connection.ts';
 import { EXPORT_FILE_ROUTE, handleExportDownload } from './routes/export-download.ts';
 import { graphiqlPage, isGraphiQLPageRequest, serveGraphiQLAsset } from './routes/graphiql.ts';
 import { handleOperations } from './routes/operations.ts';
+import { handleReport, REPORT_ROUTE } from './routes/reports.ts';
 import { sendJson } from './routes/respond.ts';
 import { schema } from './schema/index.ts';
 import { TaskWatcher, type TaskWatcherTuning } from './tasks/task-watcher.ts';
@@ -112,6 +113,12 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     if (path.startsWith(GRAPHIQL_ASSET_PREFIX)) return void serveGraphiQLAsset(path, req, res);
     const download = EXPORT_FILE_ROUTE.exec(path);
     if (download?.[1]) return void handleExportDownload(download[1], req, res, services);
+    const report = REPORT_ROUTE.exec(path);
+    if (report) {
+      return void handleReport(report, req, res, services, async (request) =>
+        yoga.fetch(request, { requestId }),
+      );
+    }
     void handleOperations(path, req, res, services).then((handled) => {
       if (!handled) sendJson(res, 404, { code: 'NOT_FOUND', message: `No route for ${req.method} ${path}` });
     });

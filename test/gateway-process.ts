@@ -25,6 +25,8 @@ const CONTRACT_VARIABLES = [
   'TRUST_PROXY',
   'NODE_ENV',
   'MAX_UPSTREAM_CALLS_PER_OPERATION',
+  'PERSISTED_DOCUMENTS',
+  'PERSISTED_DOCUMENTS_ONLY',
 ];
 
 export const SOURCE_ENTRY = ['--import', 'tsx', 'src/main.ts'];
