@@ -58,7 +58,10 @@ describe('README', () => {
   });
 
   it('every curl example works pasted into a shell (quick start, upload, download)', async () => {
-    const examples = blocks('sh').filter((block) => block.includes('curl') && !block.includes('npm '));
+    // The newcomer's examples: curl with the demo token (other sections' examples need their own setup).
+    const examples = blocks('sh').filter(
+      (block) => block.includes('curl') && block.includes(stack.token) && !block.includes('npm '),
+    );
     expect(examples).toHaveLength(3);
     const outputs: string[] = [];
     for (const block of examples) {
