@@ -14,6 +14,7 @@ import { GatewayMetrics } from './observability/metrics.ts';
 import { corsPolicy } from './plugins/cors.ts';
 import { gatewayPlugins } from './plugins/index.ts';
 import { logHttpExchange, REQUEST_ID_HEADER, requestIdFrom } from './plugins/request-logging.ts';
+import { createSharedState } from './redis/shared-state.ts';
 import { EXPORT_FILE_ROUTE, handleExportDownload } from './routes/export-download.ts';
 import { handleOperations } from './routes/operations.ts';
 import { sendJson } from './routes/respond.ts';
@@ -42,17 +43,20 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
   if (!config.epmwareUrl)
     throw new Error('createGateway needs config.epmwareUrl (main.ts starts the simulator)');
   const metrics = new GatewayMetrics();
+  const logger = createLogger(config.logLevel, options.logStream);
+  const { redis, budget, cache } = createSharedState(config, metrics, logger, options.upstream);
   const upstream = new UpstreamClient({
     baseUrl: config.epmwareUrl,
     timeoutMs: config.upstreamTimeoutMs,
     rateLimitPerMin: config.upstreamRateLimitPerMin,
     cacheTtlMs: config.cacheTtlMs,
     metrics,
+    budget,
+    cache,
     ...options.upstream,
   });
   const taskWatcher = new TaskWatcher({ upstream, metrics, intervalMs: config.taskPollIntervalMs });
-  const logger = createLogger(config.logLevel, options.logStream);
-  const services: Services = { config, upstream, metrics, taskWatcher, logger };
+  const services: Services = { config, upstream, metrics, taskWatcher, logger, redis };
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -126,6 +130,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
       server.closeIdleConnections();
       await drained.finally(() => clearInterval(sweep));
       await upstream.close();
+      await redis?.close();
     },
   };
 }

@@ -4,7 +4,9 @@
  *   gateway restarted).
  * - /readyz: EPMware's origin accepts a connection and the circuit breaker is closed. A TCP connect is the probe:
  *   it needs no token, spends no rate-limit budget and does not depend on which endpoint answers unauthenticated.
- * - /metrics: Prometheus text from the gateway's own registry.
+ *   The body also names Redis (REDIS_URL): `up`, `down` or `not configured`. Redis being down does not make the
+ *   instance unready: it keeps serving with in-process state and its share of the budget (see src/redis/).
+ * - /metrics: Prometheus text from the gateway's own registry (gateway_redis_up among them).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
@@ -29,13 +31,21 @@ function canConnect(url: URL, timeoutMs: number): Promise<boolean> {
   });
 }
 
-async function readiness(services: Services): Promise<{ ready: boolean; upstream: string; circuit: string }> {
+interface Readiness {
+  ready: boolean;
+  upstream: string;
+  circuit: string;
+  redis: 'up' | 'down' | 'not configured';
+}
+
+async function readiness(services: Services): Promise<Readiness> {
   const circuit = services.upstream.isCircuitOpen() ? 'open' : 'closed';
+  const redis = !services.redis ? 'not configured' : services.redis.isUp() ? 'up' : 'down';
   const url = services.config.epmwareUrl;
   if (circuit === 'open' || !url)
-    return { ready: false, upstream: url ? 'not probed' : 'not configured', circuit };
+    return { ready: false, upstream: url ? 'not probed' : 'not configured', circuit, redis };
   const reachable = await canConnect(url, PROBE_TIMEOUT_MS);
-  return { ready: reachable, upstream: reachable ? 'reachable' : 'unreachable', circuit };
+  return { ready: reachable, upstream: reachable ? 'reachable' : 'unreachable', circuit, redis };
 }
 
 export async function handleOperations(
@@ -49,8 +59,8 @@ export async function handleOperations(
     return true;
   }
   if (path === '/readyz') {
-    const { ready, upstream, circuit } = await readiness(services);
-    sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', upstream, circuit });
+    const { ready, ...parts } = await readiness(services);
+    sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', ...parts });
     return true;
   }
   if (path === '/metrics') {

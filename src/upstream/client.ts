@@ -9,8 +9,15 @@ import { type Dispatcher, Pool, request } from 'undici';
 import { type GatewayError, UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { type BreakerOptions, CircuitBreaker } from './breaker.ts';
-import { type EndpointClass, type Priority, RequestBudget } from './budget.ts';
-import { type CachedAnswer, isCacheablePath, modulePrefix, ResponseCache, readKey } from './cache.ts';
+import { type Budget, type EndpointClass, type Priority, RequestBudget } from './budget.ts';
+import {
+  type AnswerCache,
+  type CachedAnswer,
+  isCacheablePath,
+  modulePrefix,
+  ResponseCache,
+  readKey,
+} from './cache.ts';
 import { InFlightReads, raceAbort } from './coalescing.ts';
 import type { Credential } from './credential.ts';
 import { Deadline } from './deadline.ts';
@@ -69,6 +76,10 @@ export interface UpstreamClientOptions extends UpstreamTuning {
   rateLimitPerMin?: number;
   /** CACHE_TTL_MS; 0 (the default here) turns the cache off. */
   cacheTtlMs?: number;
+  /** The budget to spend (gateway.ts passes the Redis-shared one when REDIS_URL is set); default in-process. */
+  budget?: Budget;
+  /** The GET cache (likewise); default in-process, and none when cacheTtlMs is 0. */
+  cache?: AnswerCache;
 }
 
 type Attempt =
@@ -84,9 +95,9 @@ export class UpstreamClient {
   readonly #timeoutMs: number;
   readonly #metrics: GatewayMetrics;
   readonly #breaker: CircuitBreaker;
-  readonly #budget: RequestBudget | null;
+  readonly #budget: Budget | null;
   readonly #reads: InFlightReads | null;
-  readonly #cache: ResponseCache | null;
+  readonly #cache: AnswerCache | null;
 
   constructor(options: UpstreamClientOptions) {
     this.#metrics = options.metrics;
@@ -105,15 +116,17 @@ export class UpstreamClient {
     this.#breaker = new CircuitBreaker(options.breaker ?? {}, options.metrics);
     const shaping = options.resilience ?? true;
     this.#budget = shaping
-      ? new RequestBudget({
+      ? (options.budget ??
+        new RequestBudget({
           perMinute: options.rateLimitPerMin ?? 100,
           windowMs: options.budgetWindowMs,
           metrics: options.metrics,
-        })
+        }))
       : null;
     this.#reads = shaping ? new InFlightReads() : null;
     const ttl = options.cacheTtlMs ?? 0;
-    this.#cache = shaping && ttl > 0 ? new ResponseCache(ttl, options.cacheMaxEntries) : null;
+    this.#cache =
+      shaping && ttl > 0 ? (options.cache ?? new ResponseCache(ttl, options.cacheMaxEntries)) : null;
   }
 
   /** A JSON answer; non-2xx answers throw an UpstreamError carrying EPMware's message. */
@@ -150,9 +163,10 @@ export class UpstreamClient {
    * Drops what is cached (or in flight) for this credential under these path prefixes (e.g. `/security/`), after
    * a write that changed what they describe. Writes through this client do it themselves for their own module.
    */
-  invalidate(credential: Credential, pathPrefixes: readonly string[]): void {
-    this.#cache?.invalidate(credential.fingerprint, pathPrefixes);
+  async invalidate(credential: Credential, pathPrefixes: readonly string[]): Promise<void> {
     this.#reads?.invalidate(credential.fingerprint, pathPrefixes);
+    // With Redis this also reaches every other instance; it never rejects (a Redis failure is counted, not thrown).
+    await this.#cache?.invalidate(credential.fingerprint, pathPrefixes);
   }
 
   /** Open or half-open: EPMware failed repeatedly and calls fail fast (for /readyz). */
@@ -162,6 +176,7 @@ export class UpstreamClient {
 
   async close(): Promise<void> {
     this.#budget?.close();
+    this.#cache?.close();
     await this.#pool.close();
   }
 
@@ -173,23 +188,24 @@ export class UpstreamClient {
       } finally {
         // Even a failed write may have been applied: drop that credential's reads of the same module
         // (a write under /security/ drops /security/*, a deployment run drops /deployment/get_execution_details).
-        this.invalidate(call.credential, [modulePrefix(call.path)]);
+        // Awaited: with Redis, every instance must have dropped them before the mutation answers.
+        await this.invalidate(call.credential, [modulePrefix(call.path)]);
       }
     }
     if (!this.#reads) return this.#fetch(call, call.signal);
     const key = readKey(call.credential.fingerprint, call.method, call.path, call.query);
     const scope = { fingerprint: call.credential.fingerprint, path: call.path };
     const cache = isCacheablePath(call.path) ? this.#cache : null;
-    const cached = cache?.get(key);
-    if (cached) {
+    const lookup = cache ? await cache.lookup(key, scope) : undefined;
+    if (lookup?.answer) {
       this.#metrics.cacheLookups.inc({ endpoint: call.endpoint, result: 'hit' });
-      return cached;
+      return lookup.answer;
     }
     // The shared request runs without any one caller's abort signal (others may be waiting on it), bounded by
     // its own deadline; each caller races its own signal below.
     const flight = this.#reads.run(key, scope, async (isStale) => {
       const answer = await this.#fetch(call, undefined);
-      if (cache && !isStale()) cache.set(key, scope, answer);
+      if (lookup && !isStale()) lookup.store(answer);
       return answer;
     });
     this.#metrics.cacheLookups.inc({ endpoint: call.endpoint, result: flight.joined ? 'coalesced' : 'miss' });
