@@ -46,7 +46,12 @@ describe('/healthz and /readyz', () => {
   it('/readyz is ready while EPMware accepts connections and the circuit is closed', async () => {
     const ready = await get(stack.origin, '/readyz');
     expect(ready.status).toBe(200);
-    expect(JSON.parse(ready.text)).toEqual({ status: 'ready', upstream: 'reachable', circuit: 'closed' });
+    expect(JSON.parse(ready.text)).toEqual({
+      status: 'ready',
+      upstream: 'reachable',
+      circuit: 'closed',
+      redis: 'not configured',
+    });
   });
 
   it('/readyz is 503 while the circuit is open', async () => {
@@ -84,6 +89,7 @@ describe('/healthz and /readyz', () => {
         status: 'not ready',
         upstream: 'unreachable',
         circuit: 'closed',
+        redis: 'not configured',
       });
     } finally {
       await gateway.close();
