@@ -151,6 +151,11 @@ export class SharedBudget implements Budget {
     });
   }
 
+  /** The fallback's windows plus this instance's queues (Redis holds the shared windows). */
+  get size(): number {
+    return this.#fallback.size + this.#queues.size;
+  }
+
   async acquire(claim: BudgetClaim): Promise<Permit> {
     if (!this.#redis.isUp()) return this.#acquireLocally(claim);
     const queueKey = `${claim.credentialKey}:${claim.endpointClass}`;

@@ -66,6 +66,8 @@ export interface Permit {
  * (src/redis/shared-budget.ts: one window per credential for every instance on the same Redis).
  */
 export interface Budget {
+  /** Per-credential entries held in memory (windows, local queues): bounded, for the flood tests. */
+  readonly size: number;
   acquire(claim: BudgetClaim): Promise<Permit>;
   /** EPMware answered 429 with Retry-After: hold that credential's class until `until` (epoch ms). */
   pause(credentialKey: string, endpointClass: EndpointClass, until: number): void;

@@ -58,6 +58,8 @@ export interface CacheLookup {
  * (src/redis/shared-cache.ts: Redis behind an in-process L1, invalidated for every instance).
  */
 export interface AnswerCache {
+  /** Answers held in memory: bounded by the maximum, for the flood tests. */
+  readonly size: number;
   lookup(key: string, scope: ReadScope): CacheLookup | Promise<CacheLookup>;
   /** Resolves once the entries are dropped everywhere they are shared; a write awaits it before answering. */
   invalidate(fingerprint: string, pathPrefixes: readonly string[]): void | Promise<void>;

@@ -169,6 +169,11 @@ export class UpstreamClient {
     await this.#cache?.invalidate(credential.fingerprint, pathPrefixes);
   }
 
+  /** What the budget and the GET cache hold in memory (for the flood tests and benchmarks). */
+  stateSizes(): { budgetWindows: number; cacheEntries: number } {
+    return { budgetWindows: this.#budget?.size ?? 0, cacheEntries: this.#cache?.size ?? 0 };
+  }
+
   /** Open or half-open: EPMware failed repeatedly and calls fail fast (for /readyz). */
   isCircuitOpen(): boolean {
     return this.#breaker.isOpen();
