@@ -27,6 +27,7 @@ interface Figures {
   cpuMsPerRequest: number;
   heapBeforeMiB: number;
   heapAfterMiB: number;
+  budgetWindows: number;
 }
 
 function heapMiB(): number {
@@ -63,6 +64,7 @@ async function runOnce(label: string, tokenFor: (i: number) => string): Promise<
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   const heapAfter = heapMiB();
+  const { budgetWindows } = gateway.services.upstream.stateSizes();
   await gateway.close();
   await sim.close();
   return {
@@ -72,6 +74,7 @@ async function runOnce(label: string, tokenFor: (i: number) => string): Promise<
     cpuMsPerRequest: (cpu.user + cpu.system) / 1000 / done,
     heapBeforeMiB: heapBefore,
     heapAfterMiB: heapAfter,
+    budgetWindows,
   };
 }
 
@@ -81,14 +84,14 @@ async function main(): Promise<void> {
   const rows = [reference, distinct].map(
     (f) =>
       `| ${f.label} | ${f.requests} | ${f.perSecond.toFixed(0)} | ${f.cpuMsPerRequest.toFixed(2)} | ` +
-      `${f.heapBeforeMiB.toFixed(1)} | ${f.heapAfterMiB.toFixed(1)} |`,
+      `${f.heapBeforeMiB.toFixed(1)} | ${f.heapAfterMiB.toFixed(1)} | ${f.budgetWindows} |`,
   );
   process.stdout.write(
     [
       `Many credentials: ${REQUESTS} requests per run, ${CONCURRENCY} concurrent clients, default budget`,
       '',
-      '| tokens | requests | req/s | CPU ms/request | heap before MiB | heap after MiB |',
-      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      '| tokens | requests | req/s | CPU ms/request | heap before MiB | heap after MiB | budget windows after |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...rows,
       '',
       `throughput ratio distinct/reference: ${(distinct.perSecond / reference.perSecond).toFixed(2)}; ` +

@@ -93,11 +93,17 @@ describe.skipIf(missing !== null)('Redis stopped mid-run', () => {
     }
     expect(codes.filter((code) => code === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(5);
 
+    // Logged once per instance for the whole outage, however many reconnects failed; never with a password or key.
+    for (const instance of [a, b]) {
+      expect(instance.logs.filter((line) => line.includes('redis unreachable'))).toHaveLength(1);
+    }
+
     await redis.start();
     await redisReady(a.gateway, true);
     await redisReady(b.gateway, true);
     expect(JSON.parse((await get(b.origin, '/readyz')).text)).toMatchObject({ redis: 'up' });
     expect((await get(b.origin, '/metrics')).text).toMatch(/^gateway_redis_up 1$/m);
+    expect(b.logs.filter((line) => line.includes('redis connected'))).toHaveLength(2);
 
     // Sharing resumed: B caches again, a write through A is seen through B at once.
     await b.graphql(read, { u: userName }, token);

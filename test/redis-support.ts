@@ -71,6 +71,8 @@ export async function deleteKeys(url: string, prefix: string): Promise<number> {
 
 export interface Instance {
   gateway: Gateway;
+  /** The instance's JSON log lines, as written (LOG_LEVEL=info). */
+  logs: string[];
   url: URL;
   origin: string;
   graphql<TData = Record<string, unknown>>(
@@ -89,14 +91,16 @@ export async function startInstance(
   upstream?: UpstreamTuning,
 ): Promise<Instance> {
   const config: Config = {
-    ...loadConfig({ LOG_LEVEL: 'error', REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, ...env }),
+    ...loadConfig({ LOG_LEVEL: 'info', REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, ...env }),
     epmwareUrl: new URL(sim.url),
   };
-  const gateway = createGateway(config, { upstream, logStream: { write: () => {} } });
+  const logs: string[] = [];
+  const gateway = createGateway(config, { upstream, logStream: { write: (line) => void logs.push(line) } });
   const url = await gateway.listen(0, '127.0.0.1');
   await redisReady(gateway);
   return {
     gateway,
+    logs,
     url,
     origin: url.origin,
     async graphql(query, variables, token) {
