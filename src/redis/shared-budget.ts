@@ -148,6 +148,8 @@ export class SharedBudget implements Budget {
     });
     this.#stopWatching = this.#redis.onStateChange((up) => {
       if (up) void this.#replayFallbackSlots();
+      // Waiters sleeping on a slot Redis promised move to this instance's share now, not when they wake.
+      else for (const queue of this.#queues.values()) void this.#pump(queue);
     });
   }
 

@@ -68,6 +68,8 @@ export interface AnswerCache {
 
 export const DEFAULT_CACHE_MAX_ENTRIES = 500;
 
+const noStore = (): void => {};
+
 export class ResponseCache implements AnswerCache {
   /** Map order is insertion order: re-inserting on a hit keeps the least recently used first. */
   readonly #entries = new Map<string, Entry>();
@@ -89,6 +91,7 @@ export class ResponseCache implements AnswerCache {
 
   lookup(key: string, scope: ReadScope): CacheLookup {
     const answer = this.get(key);
+    if (answer) return { answer, store: noStore };
     return { answer, store: (fetched) => this.set(key, scope, fetched) };
   }
 
