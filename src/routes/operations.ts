@@ -2,15 +2,17 @@
  * /healthz, /readyz and /metrics: what an operator (or an orchestrator) asks the process.
  * - /healthz: the process is alive and serving HTTP (no upstream involved, so a slow EPMware never gets a healthy
  *   gateway restarted).
- * - /readyz: EPMware's origin accepts a connection and the circuit breaker is closed. A TCP connect is the probe:
- *   it needs no token, spends no rate-limit budget and does not depend on which endpoint answers unauthenticated.
- *   The body also names Redis (REDIS_URL): `up`, `down` or `not configured`. Redis being down does not make the
- *   instance unready: it keeps serving with in-process state and its share of the budget (see src/redis/).
+ * - /readyz: EPMware's origin accepts a connection and not every service's circuit is open (the open ones are
+ *   named). A TCP connect is the probe: it needs no token, spends no rate-limit budget and does not depend on
+ *   which endpoint answers unauthenticated. The body also names Redis (REDIS_URL): `up`, `down` or
+ *   `not configured`. Redis being down does not make the instance unready: it keeps serving with in-process state
+ *   and its share of the budget (see src/redis/).
  * - /metrics: Prometheus text from the gateway's own registry (gateway_redis_up among them).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import type { Services } from '../context.ts';
+import { SERVICES } from '../upstream/breaker.ts';
 import { sendJson } from './respond.ts';
 
 const PROBE_TIMEOUT_MS = 2_000;
@@ -34,18 +36,32 @@ function canConnect(url: URL, timeoutMs: number): Promise<boolean> {
 interface Readiness {
   ready: boolean;
   upstream: string;
-  circuit: string;
+  /** closed: every service's circuit; open: all of them; partly open: some (see openServices). */
+  circuit: 'closed' | 'open' | 'partly open';
+  openServices: string[];
   redis: 'up' | 'down' | 'not configured';
 }
 
+/**
+ * Circuits are per EPMware service: one service down (EPMware's "Deployment Service is not running") leaves the
+ * gateway ready, since the others still answer; /readyz names it. Only every circuit open makes it not ready.
+ */
 async function readiness(services: Services): Promise<Readiness> {
-  const circuit = services.upstream.isCircuitOpen() ? 'open' : 'closed';
+  const openServices = services.upstream.openCircuits();
+  const allOpen = openServices.length === SERVICES.length;
+  const circuit = openServices.length === 0 ? 'closed' : allOpen ? 'open' : 'partly open';
   const redis = !services.redis ? 'not configured' : services.redis.isUp() ? 'up' : 'down';
   const url = services.config.epmwareUrl;
-  if (circuit === 'open' || !url)
-    return { ready: false, upstream: url ? 'not probed' : 'not configured', circuit, redis };
+  if (allOpen || !url)
+    return { ready: false, upstream: url ? 'not probed' : 'not configured', circuit, openServices, redis };
   const reachable = await canConnect(url, PROBE_TIMEOUT_MS);
-  return { ready: reachable, upstream: reachable ? 'reachable' : 'unreachable', circuit, redis };
+  return {
+    ready: reachable,
+    upstream: reachable ? 'reachable' : 'unreachable',
+    circuit,
+    openServices,
+    redis,
+  };
 }
 
 export async function handleOperations(
@@ -59,8 +75,8 @@ export async function handleOperations(
     return true;
   }
   if (path === '/readyz') {
-    const { ready, ...parts } = await readiness(services);
-    sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', ...parts });
+    const { ready, ...details } = await readiness(services);
+    sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', ...details });
     return true;
   }
   if (path === '/metrics') {
