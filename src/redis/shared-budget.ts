@@ -170,7 +170,7 @@ export class SharedBudget implements Budget {
       } catch {
         return this.#acquireLocally(claim);
       }
-      if (taken.ok) return this.#permit(taken.windows, taken.member);
+      if (taken.ok) return this.#permit(claim, taken.windows, taken.member);
       if (this.#tooLate(claim, taken.waitMs)) throw this.#refusal(claim);
     }
     return this.#enqueue(queueKey, claim);
@@ -276,13 +276,13 @@ export class SharedBudget implements Budget {
         const taken = await this.#take(head.claim);
         if (queue.waiters[0] !== head) {
           // The head left (deadline, abort) while Redis answered: give its slot back and ask again.
-          if (taken.ok) this.#permit(taken.windows, taken.member).cancel();
+          if (taken.ok) this.#permit(head.claim, taken.windows, taken.member).cancel();
           continue;
         }
         if (taken.ok) {
           queue.waiters.shift();
           this.#leave(head);
-          head.resolve(this.#permit(taken.windows, taken.member));
+          head.resolve(this.#permit(head.claim, taken.windows, taken.member));
           continue;
         }
         // Nobody here can be served before `waitMs`: refuse those whose deadline comes first, wait for the rest.
@@ -329,13 +329,19 @@ export class SharedBudget implements Budget {
     this.#metrics.budgetQueueLength.dec({ priority: waiter.claim.priority });
   }
 
-  #permit(windows: string[], member: string): Permit {
+  /**
+   * A slot granted by Redis, mirrored in this instance's fallback budget: if Redis fails (or times out) the
+   * fallback takes over knowing what this instance spent this minute, instead of starting from an empty window.
+   */
+  #permit(claim: BudgetClaim, windows: string[], member: string): Permit {
     let done = false;
     const commands = this.#redis.commands;
+    const mirror = this.#fallback.record(claim.credentialKey, this.#classes(claim));
     return {
       settle: () => {
         if (done) return;
         done = true;
+        mirror.settle();
         // Not awaited: the answer is already here. If it fails the slot stays dated by its send, a few ms early.
         commands
           .eval(SETTLE_SLOT, windows.length, ...windows, member)
@@ -344,6 +350,7 @@ export class SharedBudget implements Budget {
       cancel: () => {
         if (done) return;
         done = true;
+        mirror.cancel();
         const pipeline = commands.pipeline();
         for (const window of windows) pipeline.zrem(window, member);
         pipeline.exec().catch(() => this.#stateMetrics.fellBack('budget'));
@@ -353,7 +360,9 @@ export class SharedBudget implements Budget {
 
   /**
    * Redis is back: the requests this instance sent on its own meanwhile still count in EPMware's minute, so they
-   * go into the shared windows (dated in Redis's clock by the offset measured now).
+   * go into the shared windows (dated in Redis's clock by the offset measured now). The fallback also mirrors the
+   * slots Redis granted before the outage; if Redis kept its data those count twice for the rest of the minute,
+   * which errs on the safe side (and if Redis restarted empty, they are exactly what it lost).
    */
   async #replayFallbackSlots(): Promise<void> {
     const spent = this.#fallback.recentSlots();

@@ -179,6 +179,23 @@ export class RequestBudget implements Budget {
   }
 
   /**
+   * Records a slot granted elsewhere (the shared budget in Redis) without waiting or refusing, so that this
+   * budget, should it take over, knows what this instance already spent. May exceed the limit for a moment.
+   */
+  record(credentialKey: string, endpointClasses: readonly EndpointClass[]): Permit {
+    const now = Date.now();
+    const permits = endpointClasses.map((c) => this.#take(this.#window({ credentialKey }, c), now));
+    return {
+      settle: () => {
+        for (const permit of permits) permit.settle();
+      },
+      cancel: () => {
+        for (const permit of permits) permit.cancel();
+      },
+    };
+  }
+
+  /**
    * EPMware said 429 anyway (another client shares the token, or its window is aligned differently): send
    * nothing more of that class for this credential until `until`, its Retry-After.
    */
