@@ -222,7 +222,10 @@ export class UpstreamClient {
     const key = readKey(call.credential.fingerprint, call.method, call.path, call.query);
     const scope = { fingerprint: call.credential.fingerprint, path: call.path };
     const cache = isCacheablePath(call.path) ? this.#cache : null;
-    const lookup = cache ? await cache.lookup(key, scope) : undefined;
+    // Awaited only when it is a promise (Redis): the in-process lookup stays synchronous, so no read in flight can
+    // finish between a miss here and joining it below (which would send a second, identical request).
+    const found = cache?.lookup(key, scope);
+    const lookup = found instanceof Promise ? await found : found;
     if (lookup?.answer) {
       this.#metrics.cacheLookups.inc({ endpoint: call.endpoint, result: 'hit' });
       return lookup.answer;
