@@ -19,7 +19,7 @@ import { EXPORT_FILE_ROUTE, handleExportDownload } from './routes/export-downloa
 import { handleOperations } from './routes/operations.ts';
 import { sendJson } from './routes/respond.ts';
 import { schema } from './schema/index.ts';
-import { TaskWatcher } from './tasks/task-watcher.ts';
+import { TaskWatcher, type TaskWatcherTuning } from './tasks/task-watcher.ts';
 import { attachWebSocket, webSocketContext } from './transports/websocket.ts';
 import { UpstreamClient, type UpstreamTuning } from './upstream/client.ts';
 
@@ -30,6 +30,8 @@ export interface GatewayOptions {
   upstream?: UpstreamTuning;
   /** Where JSON log lines go (default stdout); tests capture them here. */
   logStream?: LogDestination;
+  /** Task poller knobs beyond the configuration (tests lower the poller cap). */
+  tasks?: TaskWatcherTuning;
 }
 
 export interface Gateway {
@@ -55,7 +57,14 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     cache,
     ...options.upstream,
   });
-  const taskWatcher = new TaskWatcher({ upstream, metrics, intervalMs: config.taskPollIntervalMs });
+  // One Redis connection (when REDIS_URL is set) for the budget, the cache and the task pollers alike.
+  const taskWatcher = new TaskWatcher({
+    upstream,
+    metrics,
+    intervalMs: config.taskPollIntervalMs,
+    redis,
+    ...options.tasks,
+  });
   const services: Services = { config, upstream, metrics, taskWatcher, logger, redis };
 
   const yoga = createYoga<Record<string, unknown>, Context>({
