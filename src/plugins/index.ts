@@ -11,6 +11,8 @@ import { contractCodesPlugin } from './contract-codes.ts';
 import { csrfPreventionPlugin } from './csrf.ts';
 import { introspectionPlugins } from './introspection.ts';
 import { operationMetricsPlugin } from './operation-metrics.ts';
+import { persistedDocumentsPlugins } from './persisted-documents.ts';
+import { queryJitPlugin } from './query-jit.ts';
 import { queryLimitsPlugin } from './query-limits.ts';
 import { operationLoggingPlugin } from './request-logging.ts';
 import { streamingUploadsPlugin } from './streaming-uploads.ts';
@@ -25,11 +27,15 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
       minBytesPerSec: config.uploadMinBytesPerSec,
       windowMs: config.uploadRateWindowMs,
     }),
+    // A documentId becomes the manifest's text before anything reads the document.
+    ...persistedDocumentsPlugins(config.persistedDocuments, config.persistedDocumentsOnly),
     queryLimitsPlugin({ hideFieldSuggestions: !config.introspection }),
     ...introspectionPlugins(config.introspection),
     upstreamDemandPlugin(config.maxUpstreamCallsPerOperation),
     operationMetricsPlugin(metrics),
     operationLoggingPlugin(logger),
     contractCodesPlugin(),
+    // Last: it only swaps the executor of queries (see query-jit.ts).
+    queryJitPlugin(),
   ];
 }
