@@ -6,9 +6,11 @@
  */
 import type { Plugin } from 'graphql-yoga';
 import type { Context, Services } from '../context.ts';
+import { maskGatewayError } from '../errors.ts';
 import { jsonBodyLimitPlugin } from './body-limit.ts';
 import { contractCodesPlugin } from './contract-codes.ts';
 import { csrfPreventionPlugin } from './csrf.ts';
+import { deferStreamPlugins } from './defer-stream.ts';
 import { introspectionPlugins } from './introspection.ts';
 import { operationMetricsPlugin } from './operation-metrics.ts';
 import { queryLimitsPlugin } from './query-limits.ts';
@@ -26,5 +28,7 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
     operationMetricsPlugin(metrics),
     operationLoggingPlugin(logger),
     contractCodesPlugin(),
+    // @defer and @stream (multipart/mixed and SSE), with the gateway's error masking on the deferred payloads.
+    ...deferStreamPlugins(maskGatewayError),
   ];
 }
