@@ -7,6 +7,7 @@
 import type { Plugin } from 'graphql-yoga';
 import type { Context, Services } from '../context.ts';
 import { maskGatewayError } from '../errors.ts';
+import { tracingPlugins } from '../observability/tracing.ts';
 import { jsonBodyLimitPlugin } from './body-limit.ts';
 import { contractCodesPlugin } from './contract-codes.ts';
 import { csrfPreventionPlugin } from './csrf.ts';
@@ -30,5 +31,7 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
     contractCodesPlugin(),
     // @defer and @stream (multipart/mixed and SSE), with the gateway's error masking on the deferred payloads.
     ...deferStreamPlugins(maskGatewayError),
+    // Request and operation spans, only when OTEL_EXPORTER_OTLP_ENDPOINT started tracing (observability/tracing.ts).
+    ...tracingPlugins(),
   ];
 }

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Dispatcher, Pool, request } from 'undici';
 import { type GatewayError, UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
+import { traceUpstreamCall, upstreamAttemptStarted, upstreamRequestSent } from '../observability/tracing.ts';
 import { type BreakerOptions, CircuitBreaker } from './breaker.ts';
 import { type EndpointClass, type Priority, RequestBudget } from './budget.ts';
 import { type CachedAnswer, isCacheablePath, modulePrefix, ResponseCache, readKey } from './cache.ts';
@@ -210,9 +211,15 @@ export class UpstreamClient {
     }
   }
 
+  /** One call, in a tracing span when tracing is on (observability/tracing.ts; a plain call otherwise). */
+  #exchange(call: UpstreamCall, deadline: Deadline): Promise<Dispatcher.ResponseData> {
+    return traceUpstreamCall(call, () => this.#attempts(call, deadline));
+  }
+
   /** Attempts until a 2xx answer, a failure that is not retried, or the deadline. */
-  async #exchange(call: UpstreamCall, deadline: Deadline): Promise<Dispatcher.ResponseData> {
+  async #attempts(call: UpstreamCall, deadline: Deadline): Promise<Dispatcher.ResponseData> {
     for (let retries = 0; ; retries++) {
+      upstreamAttemptStarted(retries);
       const attempt = await this.#attempt(call, deadline);
       if (attempt.ok) return attempt.response;
       const delay = retryDelayMs(call.method, retries, attempt.failure, deadline.remainingMs());
@@ -278,6 +285,7 @@ export class UpstreamClient {
   }
 
   async #send(call: UpstreamCall, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    upstreamRequestSent();
     const headers: Record<string, string> = {
       authorization: call.credential.authorizationHeader(),
       accept: 'application/json',
