@@ -22,6 +22,12 @@ export interface Config {
   corsOrigins: string[];
   introspection: boolean;
   logLevel: LogLevel;
+  /** REDIS_URL: null keeps every piece of state in-process (one instance). */
+  redisUrl: URL | null;
+  /** REDIS_KEY_PREFIX: the namespace of every key this gateway writes. */
+  redisKeyPrefix: string;
+  /** GATEWAY_INSTANCES: how many instances split the budget while Redis is unreachable. */
+  gatewayInstances: number;
 }
 
 export class ConfigError extends Error {
@@ -73,6 +79,29 @@ function httpUrl(env: Env, name: string): URL | null {
     throw new ConfigError(name, `must be an http(s) URL, got "${url.protocol}"`);
   }
   return url;
+}
+
+function redisUrl(env: Env, name: string): URL | null {
+  const raw = read(env, name);
+  if (raw === undefined) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    // The raw value may carry a password: name the variable, not the value.
+    throw new ConfigError(name, 'not a URL');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError(name, `must be a redis:// or rediss:// URL, got "${url.protocol}"`);
+  }
+  return url;
+}
+
+function keyPrefix(env: Env, name: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return 'epmware-gateway:';
+  if (/\s/.test(raw)) throw new ConfigError(name, `must not contain spaces, got "${raw}"`);
+  return raw;
 }
 
 function origins(env: Env, name: string): string[] {
@@ -145,5 +174,8 @@ export function loadConfig(env: Env): Config {
     corsOrigins: origins(env, 'CORS_ORIGINS'),
     introspection: boolean(env, 'INTROSPECTION', true),
     logLevel: logLevel(env, 'LOG_LEVEL'),
+    redisUrl: redisUrl(env, 'REDIS_URL'),
+    redisKeyPrefix: keyPrefix(env, 'REDIS_KEY_PREFIX'),
+    gatewayInstances: integer(env, 'GATEWAY_INSTANCES', 1, { min: 1 }),
   };
 }

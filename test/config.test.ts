@@ -19,6 +19,9 @@ const BAD_VALUES: Array<[variable: string, value: string]> = [
   ['CORS_ORIGINS', 'app.example.com'],
   ['INTROSPECTION', 'maybe'],
   ['LOG_LEVEL', 'verbose'],
+  ['REDIS_URL', 'http://127.0.0.1:6379'],
+  ['REDIS_KEY_PREFIX', 'two words'],
+  ['GATEWAY_INSTANCES', '0'],
 ];
 
 async function usersTotal(url: URL, token: string): Promise<unknown> {
