@@ -14,6 +14,9 @@ export interface Config {
   upstreamTimeoutMs: number;
   upstreamRateLimitPerMin: number;
   maxUploadBytes: number;
+  /** An upload slower than this, averaged over uploadRateWindowMs, is cut off (a trickling client). */
+  uploadMinBytesPerSec: number;
+  uploadRateWindowMs: number;
   cacheTtlMs: number;
   /** OTEL_EXPORTER_OTLP_ENDPOINT (or its traces-only variant): where traces go; null turns tracing off. The
    * OpenTelemetry SDK reads these and the other OTEL_* variables itself; they are checked here so a bad one stops
@@ -169,6 +172,8 @@ export function loadConfig(env: Env): Config {
     upstreamTimeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 30_000, { min: 1 }),
     upstreamRateLimitPerMin: integer(env, 'UPSTREAM_RATE_LIMIT_PER_MIN', 100, { min: 1 }),
     maxUploadBytes: integer(env, 'MAX_UPLOAD_BYTES', 52_428_800, { min: 1 }),
+    uploadMinBytesPerSec: integer(env, 'UPLOAD_MIN_BYTES_PER_SEC', 1_024, { min: 0 }),
+    uploadRateWindowMs: integer(env, 'UPLOAD_RATE_WINDOW_MS', 30_000, { min: 10 }),
     cacheTtlMs: integer(env, 'CACHE_TTL_MS', DEFAULT_CACHE_TTL_MS, { min: 0 }),
     otlpEndpoint: otlpEndpoint(env),
     corsOrigins: origins(env, 'CORS_ORIGINS'),

@@ -43,6 +43,8 @@ export function createContext(
   requestId: string = randomUUID(),
 ): Context {
   const { authorization, origin } = request;
+  // A malformed Authorization throws UNAUTHENTICATED here, at the edge: the whole request is refused before any
+  // resolver runs, so nothing reaches EPMware and EPMWARE_TOKEN never stands in for a client's typo.
   const credential = resolveCredential(authorization, services.config.epmwareToken);
   let api: Epmware | undefined;
   const epmware = (): Epmware => {

@@ -70,6 +70,71 @@ it("streams EPMware's file: identical bytes, type, file name and length, from on
   expect(gateway.headers['content-disposition']).toMatch(/filename="[^"]+"/);
   expect(gateway.headers['content-length']).toBe(String(gateway.bytes.length));
   expect(gateway.headers['cache-control']).toBe('private, no-store');
+  expect(gateway.headers['x-content-type-options']).toBe('nosniff');
+  expect(gateway.headers['content-security-policy']).toBe("sandbox; default-src 'none'");
+});
+
+it('an HTML answer with a hostile file name: still an attachment, name made safe, sandboxed, nosniff', async () => {
+  const taskId = stack.sim.fixtures.exportTaskId;
+  stack.sim.injectFault({
+    path: `/service/api/export/download_file/${taskId}`,
+    body: '<script>alert(document.cookie)</script>',
+    headers: {
+      'Content-Type': 'text/html',
+      'Content-Disposition': 'inline; filename="../../evil<b>;x.html"',
+    },
+    times: 1,
+  });
+  const answer = await viaGateway(taskId);
+  expect(answer.status).toBe(200);
+  expect(answer.headers['content-disposition']).toBe('attachment; filename="evil_b__x.html"');
+  expect(answer.headers['x-content-type-options']).toBe('nosniff');
+  expect(answer.headers['content-security-policy']).toBe("sandbox; default-src 'none'");
+  expect(answer.bytes.toString()).toBe('<script>alert(document.cookie)</script>');
+});
+
+it('a file name with nothing usable left falls back to the task id', async () => {
+  const taskId = stack.sim.fixtures.exportTaskId;
+  stack.sim.injectFault({
+    path: `/service/api/export/download_file/${taskId}`,
+    body: 'a,b\n',
+    headers: { 'Content-Type': 'text/csv', 'Content-Disposition': 'attachment; filename="../.."' },
+    times: 1,
+  });
+  const answer = await viaGateway(taskId);
+  expect(answer.headers['content-disposition']).toBe(`attachment; filename="${taskId}.export"`);
+});
+
+it('an export still running is 409 CONFLICT "not finished" (EPMware says 404), after one status lookup', async () => {
+  stack.sim.configure({ taskDurationMs: 60_000 });
+  try {
+    const run = await stack.graphql<{ runExport: { taskId: string } }>(
+      'mutation ($name: String) { runExport(name: $name) { taskId } }',
+      { name: stack.sim.fixtures.exportNames[1] },
+    );
+    const taskId = run.data?.runExport.taskId ?? '';
+    stack.sim.clearRequests();
+    const answer = await viaGateway(taskId);
+    expect(answer.status).toBe(409);
+    const body = JSON.parse(answer.bytes.toString()) as { code: string; message: string };
+    expect(body.code).toBe('CONFLICT');
+    expect(body.message).toMatch(/not finished/);
+    expect(stack.sim.requests().map((r) => `${r.path} ${r.status}`)).toEqual([
+      `/service/api/export/download_file/${taskId} 404`,
+      `/service/api/task/get_status/${taskId} 200`,
+    ]);
+  } finally {
+    stack.sim.configure({ taskDurationMs: 300 });
+  }
+});
+
+it('a failed task has no file: 404 saying so', async () => {
+  const answer = await viaGateway(stack.sim.fixtures.failedTaskId);
+  expect(answer.status).toBe(404);
+  expect(JSON.parse(answer.bytes.toString())).toMatchObject({
+    code: 'NOT_FOUND',
+    message: expect.stringMatching(/failed/),
+  });
 });
 
 it('a client that leaves mid-file stops the download, and the next one is whole', async () => {
@@ -116,11 +181,15 @@ it('an expired file is 410 GONE', async () => {
   expect(JSON.parse(answer.bytes.toString())).toMatchObject({ code: 'GONE' });
 });
 
-it('an unknown task is 404 NOT_FOUND', async () => {
+it('an unknown task is 404 NOT_FOUND, told apart from a running one by its status', async () => {
   const answer = await viaGateway('999999999');
   expect(answer.status).toBe(404);
-  expect(JSON.parse(answer.bytes.toString())).toEqual({ code: 'NOT_FOUND', message: 'File not found' });
+  expect(JSON.parse(answer.bytes.toString())).toEqual({
+    code: 'NOT_FOUND',
+    message: 'No task 999999999: EPMware does not know it',
+  });
   expect(downloads()).toHaveLength(1);
+  expect(stack.sim.requests({ path: '/service/api/task/get_status/*' })).toHaveLength(1);
 });
 
 it('without a token: 401 UNAUTHENTICATED and nothing sent upstream', async () => {

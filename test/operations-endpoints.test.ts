@@ -7,6 +7,8 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { createGateway } from '../src/gateway.ts';
+import { Credential } from '../src/upstream/credential.ts';
+import { Epmware } from '../src/upstream/epmware.ts';
 import { type Stack, startStack } from './harness.ts';
 
 let stack: Stack;
@@ -46,18 +48,49 @@ describe('/healthz and /readyz', () => {
   it('/readyz is ready while EPMware accepts connections and the circuit is closed', async () => {
     const ready = await get(stack.origin, '/readyz');
     expect(ready.status).toBe(200);
-    expect(JSON.parse(ready.text)).toEqual({ status: 'ready', upstream: 'reachable', circuit: 'closed' });
+    expect(JSON.parse(ready.text)).toEqual({
+      status: 'ready',
+      upstream: 'reachable',
+      circuit: 'closed',
+      openServices: [],
+    });
   });
 
-  it('/readyz is 503 while the circuit is open', async () => {
-    const fragile = await startStack({ upstream: { breaker: { failureThreshold: 1, cooldownMs: 60_000 } } });
+  it('/readyz names the services whose circuit is open, and is 503 only once every one is', async () => {
+    const fragile = await startStack({
+      env: { CACHE_TTL_MS: '0' },
+      upstream: { breaker: { minimumFailures: 1, cooldownMs: 60_000 } },
+    });
     try {
       fragile.sim.injectFault({ path: '/service/api/security/*', status: 503 });
       const failed = await fragile.graphql('{ users { totalCount } }');
       expect(failed.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+      const partly = await get(fragile.origin, '/readyz');
+      expect(partly.status).toBe(200);
+      expect(JSON.parse(partly.text)).toEqual({
+        status: 'ready',
+        upstream: 'reachable',
+        circuit: 'partly open',
+        openServices: ['security'],
+      });
+
+      fragile.sim.injectFault({ path: '/service/api/*', status: 503 });
+      const api = new Epmware(fragile.gateway.services.upstream, new Credential(fragile.token));
+      await Promise.allSettled([
+        api.taskStatus(fragile.sim.fixtures.succeededTaskId),
+        api.runErpImport('any'),
+        api.deploymentExecutions('any', true),
+        api.exportExecutions('any', true),
+      ]);
       const ready = await get(fragile.origin, '/readyz');
       expect(ready.status).toBe(503);
-      expect(JSON.parse(ready.text)).toMatchObject({ status: 'not ready', circuit: 'open' });
+      expect(JSON.parse(ready.text)).toMatchObject({
+        status: 'not ready',
+        circuit: 'open',
+        openServices: ['task', 'erp', 'deployment', 'export', 'security'],
+      });
+      const gauge = await get(fragile.origin, '/metrics');
+      expect(sample(gauge.text, 'gateway_upstream_circuit_open')).toBe(5);
       // Liveness is not readiness: the process itself is fine.
       expect((await get(fragile.origin, '/healthz')).status).toBe(200);
     } finally {
@@ -84,6 +117,7 @@ describe('/healthz and /readyz', () => {
         status: 'not ready',
         upstream: 'unreachable',
         circuit: 'closed',
+        openServices: [],
       });
     } finally {
       await gateway.close();

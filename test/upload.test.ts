@@ -120,7 +120,7 @@ describe('with the default limits', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await quietStack({
-      simulator: { taskDurationMs: 400 },
+      simulator: { taskDurationMs: 2_000 },
       env: { UPSTREAM_RATE_LIMIT_PER_MIN: '100000' },
     });
   });

@@ -1,87 +1,244 @@
 /**
- * The circuit breaker: after repeated failures calls fail fast with UPSTREAM_UNAVAILABLE (nothing reaches
- * EPMware) for a cool-down, then one probe goes through; its success closes the circuit.
+ * The circuit breakers: one per EPMware service, opened only on evidence that the service is down (connection
+ * failures, response timeouts, 502/503/504 from several distinct calls), never by a resource that 500s, 4xx, a
+ * request refused before it was sent or a caller's abort; half-open lets exactly one probe through.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
 import type { GatewayError } from '../src/errors.ts';
+import { createGateway, type Gateway } from '../src/gateway.ts';
+import { startSimulator } from '../src/simulator/index.ts';
 import { Credential } from '../src/upstream/credential.ts';
 import { Epmware } from '../src/upstream/epmware.ts';
+import { transportOutcome } from '../src/upstream/failures.ts';
 import { type Stack, startStack } from './harness.ts';
 
-const USERS = '/service/api/security/users';
-// Longer than the backoff before a retry (up to 800 ms), so the retry that follows the opening failure is refused.
-const COOLDOWN_MS = 1_000;
+const TASK_QUERY = 'query ($id: ID!) { task(taskId: $id) { taskId state } }';
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const failure = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error as GatewayError,
+  );
 
-describe('circuit breaker', () => {
+describe('what does not open a circuit', () => {
   let stack: Stack;
   let api: Epmware;
   beforeAll(async () => {
     stack = await startStack({
       env: { CACHE_TTL_MS: '0', UPSTREAM_TIMEOUT_MS: '5000' },
-      upstream: { breaker: { failureThreshold: 3, cooldownMs: COOLDOWN_MS } },
+      upstream: { breaker: { minimumFailures: 3, cooldownMs: 60_000 } },
+      logStream: { write: () => {} },
     });
     api = new Epmware(stack.gateway.services.upstream, new Credential(stack.token));
   });
   afterAll(() => stack.close());
-
-  const circuitGauge = async () =>
-    (await stack.gateway.services.metrics.registry.getSingleMetric('gateway_upstream_circuit_open')?.get())
-      ?.values[0]?.value;
-  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-  it('opens after repeated failures, fails fast during the cool-down, and a successful probe closes it', async () => {
-    stack.sim.injectFault({ path: USERS, method: 'GET', status: 503 });
-    const first = await stack.graphql('{ users { totalCount } }');
-    expect(first.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
-    // The third consecutive failure opened the circuit: the fourth attempt (a retry) never left the gateway.
-    expect(stack.sim.requests({ path: USERS })).toHaveLength(3);
-    expect(stack.gateway.services.upstream.isCircuitOpen()).toBe(true);
-    expect(await circuitGauge()).toBe(1);
-
-    // Open: any call, to any endpoint, fails fast without reaching EPMware.
-    stack.sim.clearRequests();
-    const started = Date.now();
-    const during = await api.listGroups().catch((error: unknown) => error);
-    expect((during as GatewayError).code).toBe('UPSTREAM_UNAVAILABLE');
-    expect(Date.now() - started).toBeLessThan(COOLDOWN_MS);
-    expect(stack.sim.requests()).toHaveLength(0);
-
-    // After the cool-down a probe goes through; it fails (the fault is still there), so the circuit opens again.
-    await wait(COOLDOWN_MS + 50);
-    const probeFailed = await api.listUsers().catch((error: unknown) => error);
-    expect((probeFailed as GatewayError).code).toBe('UPSTREAM_UNAVAILABLE');
-    expect(stack.sim.requests({ path: USERS })).toHaveLength(1);
-    expect(stack.gateway.services.upstream.isCircuitOpen()).toBe(true);
-
-    // EPMware recovers; after the next cool-down exactly one probe goes through while others still fail fast.
+  afterEach(() => {
     stack.sim.clearFaults();
     stack.sim.clearRequests();
-    await wait(COOLDOWN_MS + 50);
-    stack.sim.injectFault({ path: USERS, method: 'GET', delayMs: 200, times: 1 });
-    const [probe, groups, members] = await Promise.allSettled([
+  });
+
+  it('a task whose status answers 500 forever, alone and beside healthy ones: every call still goes upstream', async () => {
+    const broken = stack.sim.fixtures.failedTaskId;
+    const healthy = stack.sim.fixtures.succeededTaskId;
+    const brokenPath = `/service/api/task/get_status/${broken}`;
+    stack.sim.injectFault({ path: brokenPath, status: 500, message: 'ORA-01403: no data found' });
+
+    for (let i = 0; i < 8; i++) {
+      const answer = await stack.graphql(TASK_QUERY, { id: broken });
+      expect(answer.errors?.[0]?.extensions?.code).toBe('UPSTREAM_ERROR');
+    }
+    for (let i = 0; i < 8; i++) {
+      const [bad, good] = await Promise.all([
+        stack.graphql(TASK_QUERY, { id: broken }),
+        stack.graphql<{ task: { state: string } }>(TASK_QUERY, { id: healthy }),
+      ]);
+      expect(bad.errors?.[0]?.extensions?.code).toBe('UPSTREAM_ERROR');
+      expect(good.errors).toBeUndefined();
+      expect(good.data?.task.state).toBe('SUCCEEDED');
+    }
+    // 16 broken calls, each sent (a 500 is not retried), none refused by an open circuit.
+    expect(stack.sim.requests({ path: brokenPath })).toHaveLength(16);
+    expect(stack.gateway.services.upstream.openCircuits()).toEqual([]);
+    const users = await stack.graphql<{ users: { totalCount: number } }>('{ users { totalCount } }');
+    expect(users.data?.users.totalCount).toBe(stack.sim.state().users().length);
+  });
+
+  it('4xx answers: a run of 404s leaves the circuit closed', async () => {
+    for (let i = 0; i < 6; i++) {
+      expect((await failure(api.taskStatus('no-such-task')))?.code).toBe('NOT_FOUND');
+    }
+    expect(stack.sim.requests({ path: '/service/api/task/get_status/*' })).toHaveLength(6);
+    expect(stack.gateway.services.upstream.openCircuits()).toEqual([]);
+  });
+
+  it('a token undici refuses to send (a control character) is no evidence: nothing sent, nothing opened', async () => {
+    const broken = new Epmware(stack.gateway.services.upstream, new Credential('bad\u0001token'));
+    for (let i = 0; i < 6; i++) expect(await failure(broken.listUsers())).toBeDefined();
+    expect(stack.sim.requests()).toHaveLength(0);
+    expect(stack.gateway.services.upstream.openCircuits()).toEqual([]);
+  });
+
+  it('callers that give up while EPMware is working are no evidence, however many', async () => {
+    const downloads = '/service/api/export/download_file/*';
+    stack.sim.injectFault({ path: downloads, delayMs: 5_000 });
+    const callers = Array.from({ length: 6 }, () => new AbortController());
+    const pending = callers.map((caller) =>
+      failure(api.downloadExportFile(stack.sim.fixtures.exportTaskId, caller.signal)),
+    );
+    while (stack.sim.requests({ path: downloads }).length < callers.length) await wait(10);
+    for (const caller of callers) caller.abort();
+    for (const outcome of await Promise.all(pending)) expect(outcome).toBeDefined();
+    expect(stack.gateway.services.upstream.openCircuits()).toEqual([]);
+  });
+});
+
+describe('503 from one service', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { CACHE_TTL_MS: '0', UPSTREAM_TIMEOUT_MS: '5000' },
+      upstream: { breaker: { minimumFailures: 3, cooldownMs: 60_000 } },
+      logStream: { write: () => {} },
+    });
+  });
+  afterAll(() => stack.close());
+
+  it('opens that service only: its calls fail fast, every other service keeps answering', async () => {
+    stack.sim.setServiceDown('deployment', true);
+    const name = stack.sim.fixtures.deploymentNames[0];
+    const query = 'query ($name: String!) { deployment(name: $name) { executions { state } } }';
+    // Three distinct calls (identical reads in flight would coalesce into one, and count once).
+    const first = await Promise.all([1, 2, 3].map((i) => stack.graphql(query, { name: `${name}-${i}` })));
+    for (const answer of first) expect(answer.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect(stack.gateway.services.upstream.openCircuits()).toEqual(['deployment']);
+
+    const sent = stack.sim.requests({ path: '/service/api/deployment/*' }).length;
+    const refused = await stack.graphql(query, { name });
+    expect(refused.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect(refused.errors?.[0]?.message).toMatch(/deployment service/);
+    expect(stack.sim.requests({ path: '/service/api/deployment/*' })).toHaveLength(sent);
+
+    const users = await stack.graphql<{ users: { totalCount: number } }>('{ users { totalCount } }');
+    expect(users.errors).toBeUndefined();
+    expect(users.data?.users.totalCount).toBe(stack.sim.state().users().length);
+    const task = await stack.graphql<{ task: { state: string } }>(TASK_QUERY, {
+      id: stack.sim.fixtures.succeededTaskId,
+    });
+    expect(task.data?.task.state).toBe('SUCCEEDED');
+    expect(stack.gateway.services.upstream.openCircuits()).toEqual(['deployment']);
+  });
+});
+
+describe('EPMware not answering within UPSTREAM_TIMEOUT_MS', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { CACHE_TTL_MS: '0', UPSTREAM_TIMEOUT_MS: '400' },
+      upstream: { breaker: { minimumFailures: 3, cooldownMs: 60_000 } },
+      logStream: { write: () => {} },
+    });
+  });
+  afterAll(() => stack.close());
+
+  it('response timeouts of distinct calls are evidence: that service opens', async () => {
+    stack.sim.injectFault({ path: '/service/api/export/get_execution_details', delayMs: 3_000 });
+    const api = new Epmware(stack.gateway.services.upstream, new Credential(stack.token));
+    const outcomes = await Promise.all([1, 2, 3].map((i) => failure(api.exportExecutions(`E${i}`, true))));
+    for (const outcome of outcomes) expect(outcome?.code).toBe('UPSTREAM_TIMEOUT');
+    expect(stack.gateway.services.upstream.openCircuits()).toEqual(['export']);
+  });
+});
+
+describe('EPMware refusing connections for everything', () => {
+  const COOLDOWN_MS = 1_000;
+  let gateway: Gateway;
+  let port: number;
+  let sim: Awaited<ReturnType<typeof startSimulator>>;
+  let token: string;
+  beforeAll(async () => {
+    sim = await startSimulator({ rateLimits: 'relaxed' });
+    port = Number(new URL(sim.url).port);
+    token = sim.tokens.primary;
+    gateway = createGateway(
+      {
+        ...loadConfig({ LOG_LEVEL: 'error', CACHE_TTL_MS: '0', UPSTREAM_RATE_LIMIT_PER_MIN: '1000000' }),
+        epmwareUrl: new URL(sim.url),
+      },
+      {
+        upstream: { breaker: { minimumFailures: 3, cooldownMs: COOLDOWN_MS } },
+        logStream: { write: () => {} },
+      },
+    );
+    await gateway.listen(0, '127.0.0.1');
+    await sim.close();
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await sim.close();
+  });
+
+  it('opens every circuit, then recovers through exactly one probe per service', async () => {
+    const api = new Epmware(gateway.services.upstream, new Credential(token));
+    // Three distinct calls per service (identical reads in flight would coalesce into one).
+    const calls = [
+      (i: number) => api.groupMembers(`G${i}`),
+      (i: number) => api.taskStatus(String(i)),
+      (i: number) => api.deploymentExecutions(`D${i}`, true),
+      (i: number) => api.exportExecutions(`E${i}`, true),
+      (i: number) => api.runErpImport(`R${i}`),
+    ];
+    const outcomes = await Promise.all(calls.flatMap((call) => [1, 2, 3].map((i) => failure(call(i)))));
+    for (const outcome of outcomes) expect(outcome?.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect(gateway.services.upstream.openCircuits()).toEqual([
+      'task',
+      'erp',
+      'deployment',
+      'export',
+      'security',
+    ]);
+
+    // EPMware comes back on the same address; after the cool-down one probe per service may go.
+    sim = await startSimulator({ rateLimits: 'relaxed', port });
+    await wait(COOLDOWN_MS + 100);
+    sim.injectFault({ path: '/service/api/security/*', delayMs: 200, times: 1 });
+    const [probe, ...others] = await Promise.allSettled([
       api.listUsers(),
       api.listGroups(),
       api.groupMembers(),
     ]);
-    expect(probe.status).toBe('fulfilled');
-    for (const other of [groups, members]) {
-      expect(other.status).toBe('rejected');
+    expect(probe?.status).toBe('fulfilled');
+    for (const other of others) {
       expect(other.status === 'rejected' && (other.reason as GatewayError).code).toBe('UPSTREAM_UNAVAILABLE');
     }
-    expect(stack.sim.requests().map((r) => r.path)).toEqual([USERS]);
-
-    // Closed again: everything flows.
-    expect(stack.gateway.services.upstream.isCircuitOpen()).toBe(false);
-    expect(await circuitGauge()).toBe(0);
-    const after = await stack.graphql<{ users: { totalCount: number } }>('{ users { totalCount } }');
-    expect(after.data?.users.totalCount).toBe(stack.sim.state().users().length);
+    expect(sim.requests()).toHaveLength(1);
+    expect(gateway.services.upstream.openCircuits()).toEqual(['task', 'erp', 'deployment', 'export']);
+    // Closed again: security flows; the other services still wait for their own probe.
+    expect((await api.listGroups()).length).toBeGreaterThan(0);
+    expect(sim.requests()).toHaveLength(2);
   });
+});
 
-  it('4xx answers are not failures: a run of 404s leaves the circuit closed', async () => {
-    for (let i = 0; i < 4; i++) {
-      const error = await api.taskStatus('no-such-task').catch((e: unknown) => e);
-      expect((error as GatewayError).code).toBe('NOT_FOUND');
-    }
-    expect(stack.gateway.services.upstream.isCircuitOpen()).toBe(false);
+describe('which transport failures are evidence', () => {
+  const timing = { waitedMs: 0, evidenceMs: 1_000, bodyPending: false };
+  const timeout = new DOMException('The upstream deadline passed', 'TimeoutError');
+  it('connection failures are; errors raised before sending are not', () => {
+    for (const code of [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ENOTFOUND',
+      'UND_ERR_SOCKET',
+      'UND_ERR_CONNECT_TIMEOUT',
+    ])
+      expect(transportOutcome(Object.assign(new Error(code), { code }), timing)).toBe('outage');
+    for (const code of ['UND_ERR_INVALID_ARG', 'UND_ERR_ABORTED', undefined])
+      expect(transportOutcome(Object.assign(new Error('x'), { code }), timing)).toBe('no-verdict');
+  });
+  it('a timeout is only after a fair wait for an answer, with the body sent', () => {
+    expect(transportOutcome(timeout, { ...timing, waitedMs: 1_000 })).toBe('outage');
+    // The budget granted a slot with ~0 ms left: the clock ran out, EPMware was hardly asked.
+    expect(transportOutcome(timeout, { ...timing, waitedMs: 3 })).toBe('no-verdict');
+    // An upload still being sent: the stall may be the client's.
+    expect(transportOutcome(timeout, { ...timing, waitedMs: 5_000, bodyPending: true })).toBe('no-verdict');
   });
 });

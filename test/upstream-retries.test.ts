@@ -36,7 +36,7 @@ describe('retries (UPSTREAM_TIMEOUT_MS=5000)', () => {
     // The cache is off so each query goes upstream; the breaker is out of reach so failures here do not open it.
     stack = await startStack({
       env: { CACHE_TTL_MS: '0', UPSTREAM_TIMEOUT_MS: '5000' },
-      upstream: { breaker: { failureThreshold: 1000 } },
+      upstream: { breaker: { minimumFailures: 1000 } },
     });
   });
   afterAll(() => stack.close());

@@ -66,7 +66,8 @@ export class GatewayMetrics {
 
   readonly circuitOpen = new Gauge({
     name: 'gateway_upstream_circuit_open',
-    help: '1 while the circuit breaker to EPMware is open',
+    help: '1 while the circuit breaker to that EPMware service is open (or half-open)',
+    labelNames: ['service'] as const,
     registers: [this.registry],
   });
 

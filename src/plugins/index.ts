@@ -23,7 +23,10 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
   return [
     csrfPreventionPlugin(),
     jsonBodyLimitPlugin(),
-    streamingUploadsPlugin(config.maxUploadBytes),
+    streamingUploadsPlugin(config.maxUploadBytes, {
+      minBytesPerSec: config.uploadMinBytesPerSec,
+      windowMs: config.uploadRateWindowMs,
+    }),
     queryLimitsPlugin({ hideFieldSuggestions: !config.introspection }),
     ...introspectionPlugins(config.introspection),
     operationMetricsPlugin(metrics),

@@ -10,12 +10,18 @@
  * it is read when the request's Content-Length proves it (see fileLowerBound), and cut off mid-stream otherwise.
  * Whatever part of the body a resolver leaves unread is drained once the response is sent, so the connection stays
  * usable and the client, still sending, gets to read the answer.
+ *
+ * Pace: a client that sends slower than UPLOAD_MIN_BYTES_PER_SEC, averaged over UPLOAD_RATE_WINDOW_MS, is cut off
+ * (its file fails with BAD_USER_INPUT and its connection is closed), so a 1 byte/s client cannot hold a connection
+ * and an upstream request open for minutes. Windows in which the gateway itself held the client back (backpressure
+ * from a slow EPMware) do not count against it. The upstream side is bounded by progress too (upstream/client.ts).
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yoga';
 import type { Context } from '../context.ts';
+import { GatewayError } from '../errors.ts';
 import { Upload, uploadTooLarge } from '../upload.ts';
 import { MAX_JSON_BODY_BYTES } from './body-limit.ts';
 
@@ -44,7 +50,26 @@ function tooLarge(maxUploadBytes: number) {
   );
 }
 
-export function streamingUploadsPlugin(maxUploadBytes: number): Plugin<Context> {
+/** The slowest pace an upload may keep: fewer than minBytesPerSec over a whole window cuts it off (0: never). */
+export interface UploadPace {
+  minBytesPerSec: number;
+  windowMs: number;
+}
+
+const DEFAULT_PACE: UploadPace = { minBytesPerSec: 1024, windowMs: 30_000 };
+
+function tooSlow(pace: UploadPace): GatewayError {
+  return new GatewayError(
+    'BAD_USER_INPUT',
+    `The upload was cut off: it sent fewer than ${pace.minBytesPerSec} bytes/s over ${pace.windowMs} ms ` +
+      '(UPLOAD_MIN_BYTES_PER_SEC, UPLOAD_RATE_WINDOW_MS)',
+  );
+}
+
+export function streamingUploadsPlugin(
+  maxUploadBytes: number,
+  pace: UploadPace = DEFAULT_PACE,
+): Plugin<Context> {
   return {
     onRequestParse({ request, serverContext, setRequestParser }) {
       if (request.method !== 'POST') return;
@@ -55,7 +80,7 @@ export function streamingUploadsPlugin(maxUploadBytes: number): Plugin<Context> 
       // Refused before a byte is read: what a client declares beyond a full file and its envelope.
       const declared = Number(request.headers.get('content-length'));
       if (declared > maxUploadBytes + ENVELOPE_BYTES) throw tooLarge(maxUploadBytes);
-      setRequestParser(() => parseMultipart(req, res, maxUploadBytes));
+      setRequestParser(() => parseMultipart(req, res, maxUploadBytes, pace));
     },
   };
 }
@@ -64,6 +89,7 @@ function parseMultipart(
   req: IncomingMessage,
   res: ServerResponse,
   maxUploadBytes: number,
+  pace: UploadPace,
 ): Promise<Operations> {
   const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(req.headers['content-type'] ?? '');
   const boundaryText = boundary?.[1] ?? boundary?.[2];
@@ -90,11 +116,14 @@ function parseMultipart(
   req.on('data', capture);
 
   let fileStream: Readable | undefined;
-  // A resolver that refused its arguments never reads the file: drain what is left once the answer is out.
+  let cutOff = false;
+  // A resolver that refused its arguments never reads the file: drain what is left once the answer is out. A
+  // client cut off for its pace is not drained (that is what it would hold the connection with): it is closed.
   res.once('close', () => {
     if (req.complete) return;
     req.unpipe(parser);
-    req.resume();
+    if (cutOff) req.socket.destroy();
+    else req.resume();
   });
   req.once('close', () => {
     if (!req.complete)
@@ -117,6 +146,16 @@ function parseMultipart(
       req.off('data', capture);
       reject(error);
     };
+
+    watchPace(req, pace, () => {
+      cutOff = true;
+      const error = tooSlow(pace);
+      if (!res.headersSent) res.setHeader('connection', 'close');
+      fileStream?.destroy(error);
+      fail(badRequest(error.message));
+      // Whatever happens to the answer, the connection does not outlive one more window.
+      setTimeout(() => req.socket.destroy(), pace.windowMs).unref();
+    });
 
     parser.on('field', (name, value, info) => {
       if (info.valueTruncated) return fail(badRequest(`Multipart field "${name}" is too large`));
@@ -171,6 +210,43 @@ function parseMultipart(
     parser.on('partsLimit', () => fail(badRequest('Too many multipart parts')));
     req.pipe(parser);
   });
+}
+
+/**
+ * Calls `tooSlow` once if a whole window passes in which the client sent fewer than the floor's bytes while the
+ * gateway was reading (a window with backpressure, req paused, is not held against the client).
+ */
+function watchPace(req: IncomingMessage, pace: UploadPace, tooSlow: () => void): void {
+  if (pace.minBytesPerSec <= 0) return;
+  const floorBytes = (pace.minBytesPerSec * pace.windowMs) / 1000;
+  let received = 0;
+  let heldBack = req.isPaused();
+  const onData = (chunk: Buffer) => {
+    received += chunk.length;
+  };
+  const onPause = () => {
+    heldBack = true;
+  };
+  const timer = setInterval(() => {
+    if (req.complete) return stop();
+    if (!heldBack && received < floorBytes) {
+      stop();
+      tooSlow();
+      return;
+    }
+    received = 0;
+    heldBack = req.isPaused();
+  }, pace.windowMs);
+  timer.unref();
+  const stop = () => {
+    clearInterval(timer);
+    req.off('data', onData);
+    req.off('pause', onPause);
+  };
+  req.on('data', onData);
+  req.on('pause', onPause);
+  req.once('end', stop);
+  req.once('close', stop);
 }
 
 function parseOperations(text: string): Operations {

@@ -1,13 +1,19 @@
 /**
  * GET /exports/{taskId}/file: an export task's file, streamed from EPMware to the client chunk by chunk (never
- * held whole) with EPMware's Content-Type, Content-Disposition and Content-Length. The token is taken as /graphql
- * takes it; failures answer a JSON `{code, message}` with the contract's code and a matching HTTP status.
+ * held whole) with EPMware's Content-Type and Content-Length. The token is taken as /graphql takes it (a malformed
+ * Authorization is 401, never EPMWARE_TOKEN); failures answer a JSON `{code, message}` with the contract's code and
+ * a matching HTTP status.
+ *
+ * The file is served on the gateway's own origin (GraphiQL's), whatever EPMware says it is: always as an attachment
+ * with a file name reduced to safe characters, `nosniff`, and a sandboxing CSP, so an HTML file can never run as a
+ * page here. EPMware answers the same 404 for an unknown task and for an export still running; on a 404 the gateway
+ * asks the task's status to tell them apart (409 CONFLICT while it runs).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { Services } from '../context.ts';
-import { type ErrorCode, findGatewayError, UpstreamError, unauthenticated } from '../errors.ts';
-import { resolveCredential } from '../upstream/credential.ts';
+import { type ErrorCode, findGatewayError, GatewayError, UpstreamError, unauthenticated } from '../errors.ts';
+import { type Credential, resolveCredential } from '../upstream/credential.ts';
 import { Epmware } from '../upstream/epmware.ts';
 import { sendJson } from './respond.ts';
 
@@ -18,6 +24,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  CONFLICT: 409,
   GONE: 410,
   RATE_LIMITED: 429,
   UPSTREAM_ERROR: 502,
@@ -25,8 +32,10 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   UPSTREAM_TIMEOUT: 504,
 };
 
-/** EPMware's headers that describe the file, passed on as they came. */
-const FILE_HEADERS = ['content-type', 'content-disposition', 'content-length', 'last-modified', 'etag'];
+/** EPMware's headers that describe the file, passed on as they came (the file name is rebuilt, see below). */
+const FILE_HEADERS = ['content-type', 'content-length', 'last-modified', 'etag'];
+/** A file name longer than this is cut: browsers and file systems have limits of their own. */
+const MAX_FILE_NAME = 120;
 
 export async function handleExportDownload(
   rawTaskId: string,
@@ -56,13 +65,18 @@ export async function handleExportDownload(
     });
     return;
   }
-  const credential = resolveCredential(req.headers.authorization, config.epmwareToken);
-  if (!credential) {
-    const error = unauthenticated();
-    res.setHeader('www-authenticate', 'Token');
-    sendJson(res, 401, { code: error.code, message: error.message });
+  let credential: Credential | null;
+  try {
+    credential = resolveCredential(req.headers.authorization, config.epmwareToken);
+  } catch (error) {
+    sendUnauthenticated(res, error instanceof GatewayError ? error : unauthenticated());
     return;
   }
+  if (!credential) {
+    sendUnauthenticated(res, unauthenticated());
+    return;
+  }
+  const epmware = new Epmware(services.upstream, credential);
 
   // The client going away stops the upstream download too, whether it is still starting or mid-file.
   const abort = new AbortController();
@@ -71,18 +85,22 @@ export async function handleExportDownload(
   });
   let upstream: Awaited<ReturnType<Epmware['downloadExportFile']>>;
   try {
-    upstream = await new Epmware(services.upstream, credential).downloadExportFile(taskId, abort.signal);
+    upstream = await epmware.downloadExportFile(taskId, abort.signal);
   } catch (error) {
-    if (!abort.signal.aborted) sendFailure(res, error, taskId);
+    if (abort.signal.aborted) return;
+    const failure = isNotFound(error) ? await whyNotFound(epmware, taskId, error, abort.signal) : error;
+    if (!abort.signal.aborted) sendFailure(res, failure, taskId);
     return;
   }
 
   const headers: Record<string, string> = {
     'content-type': 'application/octet-stream',
-    'content-disposition': `attachment; filename="${taskId.replace(/[^\w.-]/g, '_')}.export"`,
-    // The file is one tenant's data: no shared cache may keep it, no browser may guess another type for it.
+    'content-disposition': `attachment; filename="${safeFileName(upstream.headers['content-disposition'], taskId)}"`,
+    // The file is one tenant's data: no shared cache may keep it, no browser may guess another type for it, and
+    // whatever its type, it never runs as a page of this origin (no script, no plugin, no same-origin access).
     'cache-control': 'private, no-store',
     'x-content-type-options': 'nosniff',
+    'content-security-policy': "sandbox; default-src 'none'",
   };
   for (const name of FILE_HEADERS) {
     const value = upstream.headers[name];
@@ -96,6 +114,70 @@ export async function handleExportDownload(
     // The client left, or EPMware broke off mid-file: pipeline has closed both ends, and a response cut short
     // (short of its Content-Length, or without the final chunk) is how HTTP says the file is incomplete.
   }
+}
+
+function sendUnauthenticated(res: ServerResponse, error: GatewayError): void {
+  res.setHeader('www-authenticate', 'Token');
+  sendJson(res, 401, { code: 'UNAUTHENTICATED', message: error.message });
+}
+
+function isNotFound(error: unknown): boolean {
+  return findGatewayError(error)?.code === 'NOT_FOUND';
+}
+
+/**
+ * EPMware's download answers "File not found" alike for an unknown task, a running export and a failed one; the
+ * task's status tells them apart (one more request, only on this error path). If that lookup fails too, the 404
+ * stands and says the task may still be running.
+ */
+async function whyNotFound(
+  epmware: Epmware,
+  taskId: string,
+  notFound: unknown,
+  signal: AbortSignal,
+): Promise<unknown> {
+  let status: Awaited<ReturnType<Epmware['taskStatus']>>;
+  try {
+    status = await epmware.taskStatus(taskId);
+  } catch (error) {
+    if (signal.aborted || isNotFound(error))
+      return new GatewayError('NOT_FOUND', `No task ${taskId}: EPMware does not know it`);
+    return new GatewayError(
+      'NOT_FOUND',
+      `No file for task ${taskId} (yet): the export may still be running; try again once it has SUCCEEDED`,
+    );
+  }
+  if (status.status === 'S') return notFound;
+  if (status.status === 'E')
+    return new GatewayError('NOT_FOUND', `Task ${taskId} failed, so it has no file to download`);
+  return new GatewayError(
+    'CONFLICT',
+    `The export of task ${taskId} has not finished (${status.percentCompleted ?? 0}% done): ` +
+      'download it once its state is SUCCEEDED',
+  );
+}
+
+/**
+ * The file name EPMware gave (its `filename` parameter), reduced to letters, digits, `.`, `-`, `_` and spaces,
+ * without any path, leading dots or quotes that could break out of the header parameter; else `<taskId>.export`.
+ */
+export function safeFileName(disposition: string | string[] | undefined, taskId: string): string {
+  const header = Array.isArray(disposition) ? disposition[0] : disposition;
+  const raw = /filename\s*=\s*(?:"([^"]*)"|([^;]*))/i.exec(header ?? '');
+  const given = (raw?.[1] ?? raw?.[2] ?? '').trim();
+  const base = given.split(/[\\/]/).pop() ?? '';
+  const cleaned = base
+    .replace(/[^\w. -]/g, '_')
+    .replace(/^[. ]+/, '')
+    .slice(0, MAX_FILE_NAME)
+    .trim();
+  if (cleaned !== '' && /[A-Za-z0-9]/.test(cleaned)) return cleaned;
+  return `${
+    taskId
+      .replace(/[^\w.-]/g, '_')
+      .replace(/^\.+/, '')
+      .slice(0, MAX_FILE_NAME) || 'export'
+  }.export`;
 }
 
 function sendFailure(res: ServerResponse, error: unknown, taskId: string): void {

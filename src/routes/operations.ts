@@ -2,13 +2,15 @@
  * /healthz, /readyz and /metrics: what an operator (or an orchestrator) asks the process.
  * - /healthz: the process is alive and serving HTTP (no upstream involved, so a slow EPMware never gets a healthy
  *   gateway restarted).
- * - /readyz: EPMware's origin accepts a connection and the circuit breaker is closed. A TCP connect is the probe:
- *   it needs no token, spends no rate-limit budget and does not depend on which endpoint answers unauthenticated.
+ * - /readyz: EPMware's origin accepts a connection and not every service's circuit is open (the open ones are
+ *   named). A TCP connect is the probe: it needs no token, spends no rate-limit budget and does not depend on
+ *   which endpoint answers unauthenticated.
  * - /metrics: Prometheus text from the gateway's own registry.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import type { Services } from '../context.ts';
+import { SERVICES } from '../upstream/breaker.ts';
 import { sendJson } from './respond.ts';
 
 const PROBE_TIMEOUT_MS = 2_000;
@@ -29,13 +31,27 @@ function canConnect(url: URL, timeoutMs: number): Promise<boolean> {
   });
 }
 
-async function readiness(services: Services): Promise<{ ready: boolean; upstream: string; circuit: string }> {
-  const circuit = services.upstream.isCircuitOpen() ? 'open' : 'closed';
+interface Readiness {
+  ready: boolean;
+  upstream: string;
+  /** closed: every service's circuit; open: all of them; partly open: some (see openServices). */
+  circuit: 'closed' | 'open' | 'partly open';
+  openServices: string[];
+}
+
+/**
+ * Circuits are per EPMware service: one service down (EPMware's "Deployment Service is not running") leaves the
+ * gateway ready, since the others still answer; /readyz names it. Only every circuit open makes it not ready.
+ */
+async function readiness(services: Services): Promise<Readiness> {
+  const openServices = services.upstream.openCircuits();
+  const allOpen = openServices.length === SERVICES.length;
+  const circuit = openServices.length === 0 ? 'closed' : allOpen ? 'open' : 'partly open';
   const url = services.config.epmwareUrl;
-  if (circuit === 'open' || !url)
-    return { ready: false, upstream: url ? 'not probed' : 'not configured', circuit };
+  if (allOpen || !url)
+    return { ready: false, upstream: url ? 'not probed' : 'not configured', circuit, openServices };
   const reachable = await canConnect(url, PROBE_TIMEOUT_MS);
-  return { ready: reachable, upstream: reachable ? 'reachable' : 'unreachable', circuit };
+  return { ready: reachable, upstream: reachable ? 'reachable' : 'unreachable', circuit, openServices };
 }
 
 export async function handleOperations(
@@ -49,8 +65,8 @@ export async function handleOperations(
     return true;
   }
   if (path === '/readyz') {
-    const { ready, upstream, circuit } = await readiness(services);
-    sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', upstream, circuit });
+    const { ready, ...details } = await readiness(services);
+    sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', ...details });
     return true;
   }
   if (path === '/metrics') {

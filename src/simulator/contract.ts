@@ -83,6 +83,10 @@ export interface Fault {
   delayMs?: number;
   /** Destroy the socket without answering. */
   reset?: boolean;
+  /** Answer `status` (default 200) with exactly this body and these headers instead of the EPMware error body:
+   * a misbehaving upstream (an HTML page, a hostile file name). */
+  body?: string;
+  headers?: Record<string, string>;
 }
 
 export interface SimulatorFixtures {

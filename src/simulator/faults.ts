@@ -38,6 +38,20 @@ export function validateFault(value: unknown): Fault {
   if (delayMs !== undefined) fault.delayMs = delayMs;
   const reset = optional(f, 'reset', 'boolean');
   if (reset !== undefined) fault.reset = reset;
+  const body = optional(f, 'body', 'string');
+  if (body !== undefined) fault.body = body;
+  const headers = f.headers;
+  if (headers !== undefined) {
+    if (
+      typeof headers !== 'object' ||
+      headers === null ||
+      Array.isArray(headers) ||
+      !Object.values(headers).every((value) => typeof value === 'string')
+    ) {
+      throw new TypeError('fault.headers must map header names to strings');
+    }
+    fault.headers = { ...(headers as Record<string, string>) };
+  }
   return fault;
 }
 

@@ -116,6 +116,14 @@ async function applyFault(
     req.socket.destroy();
     return false;
   }
+  if (fault.body !== undefined || fault.headers !== undefined) {
+    const status = fault.status ?? 200;
+    const body = fault.body ?? '';
+    reply.entry.status = status;
+    reply.res.writeHead(status, { ...fault.headers, 'Content-Length': Buffer.byteLength(body) });
+    reply.res.end(body);
+    return false;
+  }
   if (fault.status !== undefined || fault.retryAfter !== undefined) {
     const status = fault.status ?? 429;
     const headers = fault.retryAfter === undefined ? {} : { 'Retry-After': fault.retryAfter };

@@ -13,6 +13,7 @@ import { createGraphQLError, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import { type Context, createContext, type Services } from '../context.ts';
 import { findGatewayError, toGraphQLError } from '../errors.ts';
+import { parseAuthorization } from '../upstream/credential.ts';
 
 export interface WebSocketTransport {
   close(): Promise<void>;
@@ -54,10 +55,15 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
       onConnect(ctx) {
         const { request } = ctx.extra;
         if (!originAllowed(request, services.config.corsOrigins)) return false;
-        const authorization =
-          authorizationFrom(ctx.connectionParams) ?? request.headers.authorization ?? null;
-        // Contract: a WebSocket without a token is refused (4403) unless EPMWARE_TOKEN stands in for it.
-        if (!authorization && !services.config.epmwareToken) return false;
+        const given = authorizationFrom(ctx.connectionParams);
+        const authorization = given === undefined ? (request.headers.authorization ?? null) : given;
+        // Checked here, once per socket: a malformed value never reaches an operation (or EPMware), and is not
+        // replaced by EPMWARE_TOKEN. Contract: a WebSocket without a token is refused (4403) unless EPMWARE_TOKEN
+        // stands in for it.
+        const parsed =
+          authorization === null ? { kind: 'absent' as const } : parseAuthorization(authorization);
+        if (parsed.kind === 'malformed') return refuse(ctx, MALFORMED_TOKEN_REASON);
+        if (parsed.kind === 'absent' && !services.config.epmwareToken) return refuse(ctx, NO_TOKEN_REASON);
         ctx.extra.authorization = authorization;
         connections.add(ctx);
         return true;
@@ -138,14 +144,26 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
   };
 }
 
-/** `authorization` from the connection_init payload, its key in any case (`Authorization` as a header is spelled). */
+/**
+ * `authorization` from the connection_init payload, its key in any case (`Authorization` as a header is spelled):
+ * undefined when the payload has none; a value that is not a string is passed on as text to be refused as malformed.
+ */
 function authorizationFrom(params: Readonly<Record<string, unknown>> | undefined): string | undefined {
   if (!params) return undefined;
   for (const [key, value] of Object.entries(params)) {
-    if (key.toLowerCase() === 'authorization' && typeof value === 'string' && value.trim() !== '')
-      return value;
+    if (key.toLowerCase() === 'authorization') return typeof value === 'string' ? value : '';
   }
   return undefined;
+}
+
+/** The close reasons name the fix (a close reason is at most 123 bytes). */
+const MALFORMED_TOKEN_REASON = "Malformed token: send connectionParams: { authorization: 'Token <t>' }";
+const NO_TOKEN_REASON = "No token: send connectionParams: { authorization: 'Token <t>' }";
+
+/** Closes with 4403 and a reason saying what to send; graphql-ws' own close that follows is then a no-op. */
+function refuse(ctx: Connection, reason: string): false {
+  ctx.extra.socket.close(4403, reason);
+  return false;
 }
 
 /**

@@ -1,88 +1,189 @@
 /**
- * The circuit breaker in front of EPMware's origin. After `failureThreshold` consecutive failures (connection
- * errors, timeouts, 5xx) every call fails fast with UPSTREAM_UNAVAILABLE for `cooldownMs`, instead of queueing
- * behind a dead upstream and spending budget on it; then one probe goes through (half-open): its success closes
- * the circuit, its failure opens it for another cool-down. Hand-written: undici has no breaker interceptor.
+ * Circuit breakers in front of EPMware, one per EPMware service (task, erp, deployment, export, security): EPMware
+ * reports its services down one by one ("Deployment Service is not running"), so a dead deployment service must
+ * not stop security reads.
+ *
+ * A circuit opens only on evidence that the service is down: within a rolling window (default 10 s), at least
+ * `minimumFailures` distinct calls (default 5) ended in an outage (connection refused, reset or unresolvable; a
+ * response timeout; 502, 503 or 504) and they are at least `failureRatio` (default half) of the calls that reached
+ * an outcome there. Everything else is not evidence and counts for nothing (see client.ts's outcome mapping): 4xx,
+ * a 500 for one resource, malformed bodies, errors raised before a request was sent, the gateway's own deadline or
+ * budget wait, a caller's abort. While open, calls to that service fail fast for `cooldownMs` (default 10 s);
+ * then exactly one probe goes through (half-open): an answer closes the circuit, an outage opens it again, and a
+ * probe that ends without a verdict frees the slot for the next caller.
+ *
+ * Modelled on undici's circuit-breaker interceptor proposal (nodejs/undici#4700: threshold 5, one half-open
+ * request, status and error-code lists), with three deliberate differences: keyed by EPMware service rather than
+ * origin; 500 is not an outage (EPMware answers 500 for one broken record while the service is fine); and a ratio
+ * over a time window instead of consecutive failures, so a few failures amid healthy traffic never open it.
+ * Hand-written because undici 7 ships no breaker interceptor, and one below this client could not tell a retry
+ * from a new call, nor the gateway's own deadline from EPMware's silence.
  */
 import type { GatewayMetrics } from '../observability/metrics.ts';
 
+export const SERVICES = ['task', 'erp', 'deployment', 'export', 'security'] as const;
+export type Service = (typeof SERVICES)[number];
+
 export interface BreakerOptions {
-  /** Consecutive failures that open the circuit; default 5. */
-  failureThreshold?: number;
+  /** Distinct failed calls in the window before a circuit may open; default 5 (also the minimum volume). */
+  minimumFailures?: number;
+  /** Share of the window's calls that must have failed; default 0.5. */
+  failureRatio?: number;
+  /** The rolling window; default 10 s. */
+  windowMs?: number;
   /** How long it stays open before one probe; default 10 s (tests use a few hundred ms). */
   cooldownMs?: number;
 }
 
 /** Permission for one attempt; `probe` is the one request let through a half-open circuit. */
 export interface Admission {
+  service: Service;
   probe: boolean;
 }
 
-export class CircuitBreaker {
-  readonly #threshold: number;
-  readonly #cooldownMs: number;
-  readonly #metrics: GatewayMetrics;
-  #consecutiveFailures = 0;
-  /** 0 while closed; else when the cool-down ends (after which one probe may go). */
-  #openUntil = 0;
-  #probeInFlight = false;
+/** What one attempt says about the service: it answered, it is down, or nothing (see the module comment). */
+export type Outcome = 'answered' | 'outage' | 'no-verdict';
 
-  constructor(options: BreakerOptions, metrics: GatewayMetrics) {
-    this.#threshold = options.failureThreshold ?? 5;
-    this.#cooldownMs = options.cooldownMs ?? 10_000;
-    this.#metrics = metrics;
+/** The window is kept as per-second buckets of counts: memory is fixed whatever the traffic. */
+const BUCKET_MS = 1_000;
+
+class ServiceCircuit {
+  readonly #failures: number[];
+  readonly #calls: number[];
+  #bucketAt = 0;
+  #bucket = 0;
+  /** 0 while closed; else when the cool-down ends (after which one probe may go). */
+  openUntil = 0;
+  probeInFlight = false;
+
+  constructor(buckets: number) {
+    this.#failures = new Array<number>(buckets).fill(0);
+    this.#calls = new Array<number>(buckets).fill(0);
   }
 
-  /** Open or half-open: for /readyz and metrics. */
-  isOpen(): boolean {
-    return this.#openUntil !== 0;
+  record(failed: boolean, now: number): { failures: number; calls: number } {
+    this.#advance(now);
+    this.#calls[this.#bucket] = (this.#calls[this.#bucket] ?? 0) + 1;
+    if (failed) this.#failures[this.#bucket] = (this.#failures[this.#bucket] ?? 0) + 1;
+    return { failures: sum(this.#failures), calls: sum(this.#calls) };
+  }
+
+  reset(): void {
+    this.#failures.fill(0);
+    this.#calls.fill(0);
+  }
+
+  #advance(now: number): void {
+    const slot = Math.floor(now / BUCKET_MS);
+    if (this.#bucketAt === 0) this.#bucketAt = slot;
+    const steps = Math.min(slot - this.#bucketAt, this.#calls.length);
+    for (let i = 0; i < steps; i++) {
+      this.#bucket = (this.#bucket + 1) % this.#calls.length;
+      this.#calls[this.#bucket] = 0;
+      this.#failures[this.#bucket] = 0;
+    }
+    this.#bucketAt = slot;
+  }
+}
+
+function sum(values: readonly number[]): number {
+  let total = 0;
+  for (const value of values) total += value;
+  return total;
+}
+
+export class CircuitBreakers {
+  readonly #minimumFailures: number;
+  readonly #failureRatio: number;
+  readonly #cooldownMs: number;
+  readonly #metrics: GatewayMetrics;
+  readonly #circuits: Record<Service, ServiceCircuit>;
+
+  constructor(options: BreakerOptions, metrics: GatewayMetrics) {
+    this.#minimumFailures = options.minimumFailures ?? 5;
+    this.#failureRatio = options.failureRatio ?? 0.5;
+    this.#cooldownMs = options.cooldownMs ?? 10_000;
+    const buckets = Math.max(1, Math.ceil((options.windowMs ?? 10_000) / BUCKET_MS));
+    this.#metrics = metrics;
+    this.#circuits = {
+      task: new ServiceCircuit(buckets),
+      erp: new ServiceCircuit(buckets),
+      deployment: new ServiceCircuit(buckets),
+      export: new ServiceCircuit(buckets),
+      security: new ServiceCircuit(buckets),
+    };
+    for (const service of SERVICES) this.#metrics.circuitOpen.set({ service }, 0);
+  }
+
+  /** The services whose circuit is open or half-open: for /readyz. */
+  openServices(): Service[] {
+    return SERVICES.filter((service) => this.#circuits[service].openUntil !== 0);
+  }
+
+  isOpen(service: Service): boolean {
+    return this.#circuits[service].openUntil !== 0;
   }
 
   /** True when an attempt now would be refused: checked before queueing for budget, so no slot is wasted. */
-  refusesNow(): boolean {
-    return this.#openUntil !== 0 && (Date.now() < this.#openUntil || this.#probeInFlight);
+  refusesNow(service: Service): boolean {
+    const circuit = this.#circuits[service];
+    return circuit.openUntil !== 0 && (Date.now() < circuit.openUntil || circuit.probeInFlight);
   }
 
   /** Seconds until the next probe may go, for the error message. */
-  secondsUntilProbe(): number {
-    return Math.max(1, Math.ceil((this.#openUntil - Date.now()) / 1000));
+  secondsUntilProbe(service: Service): number {
+    return Math.max(1, Math.ceil((this.#circuits[service].openUntil - Date.now()) / 1000));
   }
 
   /** An admission for one attempt, or null when the circuit refuses it. */
-  admit(): Admission | null {
-    if (this.#openUntil === 0) return { probe: false };
-    if (this.refusesNow()) return null;
-    this.#probeInFlight = true;
-    return { probe: true };
+  admit(service: Service): Admission | null {
+    const circuit = this.#circuits[service];
+    if (circuit.openUntil === 0) return { service, probe: false };
+    if (this.refusesNow(service)) return null;
+    circuit.probeInFlight = true;
+    return { service, probe: true };
   }
 
-  /** EPMware answered (any status below 500, including 4xx and 429): it is up. */
-  succeeded(admission: Admission): void {
-    if (admission.probe) this.#probeInFlight = false;
-    this.#consecutiveFailures = 0;
-    if (this.#openUntil !== 0) {
-      this.#openUntil = 0;
-      this.#metrics.circuitOpen.set(0);
+  /**
+   * The attempt's outcome. `counted` is false once an earlier attempt of the same call reached a verdict: the
+   * window counts calls, so evidence comes from distinct calls and never from one call's retries.
+   */
+  report(admission: Admission, outcome: Outcome, counted = true): void {
+    const circuit = this.#circuits[admission.service];
+    if (admission.probe) circuit.probeInFlight = false;
+    if (outcome === 'no-verdict') return;
+    if (outcome === 'answered') {
+      if (circuit.openUntil !== 0) this.#close(admission.service);
+      else if (counted) circuit.record(false, Date.now());
+      return;
     }
-  }
-
-  failed(admission: Admission): void {
-    this.#consecutiveFailures++;
     if (admission.probe) {
-      this.#probeInFlight = false;
-      this.#open();
-    } else if (this.#openUntil === 0 && this.#consecutiveFailures >= this.#threshold) {
-      this.#open();
+      this.#open(admission.service);
+      return;
     }
+    if (circuit.openUntil !== 0 || !counted) return;
+    const { failures, calls } = circuit.record(true, Date.now());
+    if (failures >= this.#minimumFailures && failures >= calls * this.#failureRatio)
+      this.#open(admission.service);
   }
 
-  /** The caller gave up before an answer: says nothing about EPMware, but frees the probe. */
-  abandoned(admission: Admission): void {
-    if (admission.probe) this.#probeInFlight = false;
+  #open(service: Service): void {
+    this.#circuits[service].openUntil = Date.now() + this.#cooldownMs;
+    this.#metrics.circuitOpen.set({ service }, 1);
   }
 
-  #open(): void {
-    this.#openUntil = Date.now() + this.#cooldownMs;
-    this.#metrics.circuitOpen.set(1);
+  #close(service: Service): void {
+    const circuit = this.#circuits[service];
+    circuit.openUntil = 0;
+    circuit.reset();
+    this.#metrics.circuitOpen.set({ service }, 0);
   }
+}
+
+/** The EPMware service a path below /service/api belongs to, e.g. `/task/get_status/7` -> task. */
+export function serviceOf(path: string): Service {
+  const first = path.split('/')[1];
+  const service = SERVICES.find((name) => name === first);
+  if (!service) throw new Error(`No EPMware service for path ${path}`);
+  return service;
 }

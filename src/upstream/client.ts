@@ -3,21 +3,29 @@
  * the cache and coalescing (GETs), the per-credential budget, the circuit breaker, safe retries (GETs only) and one
  * deadline per call. Order for a GET: cache -> coalescing -> [breaker -> budget -> attempt -> retry?]*.
  */
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Dispatcher, Pool, request } from 'undici';
 import { type GatewayError, UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { traceUpstreamCall, upstreamAttemptStarted, upstreamRequestSent } from '../observability/tracing.ts';
-import { type BreakerOptions, CircuitBreaker } from './breaker.ts';
+import {
+  type Admission,
+  type BreakerOptions,
+  CircuitBreakers,
+  type Outcome,
+  type Service,
+  serviceOf,
+} from './breaker.ts';
 import { type EndpointClass, type Priority, RequestBudget } from './budget.ts';
 import { type CachedAnswer, isCacheablePath, modulePrefix, ResponseCache, readKey } from './cache.ts';
 import { InFlightReads, raceAbort } from './coalescing.ts';
 import type { Credential } from './credential.ts';
 import { Deadline } from './deadline.ts';
-import { errorFromResponse, transportError } from './failures.ts';
+import { answerOutcome, errorFromResponse, transportError, transportOutcome } from './failures.ts';
 import { type AttemptFailure, retryDelayMs } from './retry.ts';
 
+export type { Service } from './breaker.ts';
 export type { EndpointClass, Priority } from './budget.ts';
 export { retryAfterMs } from './retry.ts';
 
@@ -55,6 +63,8 @@ export interface UpstreamTuning {
   budgetWindowMs?: number;
   /** Most GET answers kept; the least recently used go first. Default 500. */
   cacheMaxEntries?: number;
+  /** Most distinct reads in flight that later identical reads may join; beyond it reads do not coalesce. */
+  maxInFlightReads?: number;
   breaker?: BreakerOptions;
   /** false switches off the budget, coalescing and the cache (the benchmark's baseline only); deadlines,
    * retries and the breaker stay. Default true. */
@@ -72,6 +82,11 @@ export interface UpstreamClientOptions extends UpstreamTuning {
   cacheTtlMs?: number;
 }
 
+/** One call's attempts, as the breaker sees them: only the first attempt with a verdict counts. */
+interface CallVerdict {
+  recorded: boolean;
+}
+
 type Attempt =
   | { ok: true; response: Dispatcher.ResponseData }
   | { ok: false; failure: AttemptFailure; error: GatewayError };
@@ -84,7 +99,7 @@ export class UpstreamClient {
   readonly #basePath: string;
   readonly #timeoutMs: number;
   readonly #metrics: GatewayMetrics;
-  readonly #breaker: CircuitBreaker;
+  readonly #breakers: CircuitBreakers;
   readonly #budget: RequestBudget | null;
   readonly #reads: InFlightReads | null;
   readonly #cache: ResponseCache | null;
@@ -95,15 +110,16 @@ export class UpstreamClient {
     this.#basePath = options.baseUrl.pathname.replace(/\/+$/, '');
     this.#timeoutMs = options.timeoutMs;
     // Header and body timeouts far below undici's 300 s defaults: the deadline aborts a JSON call sooner anyway,
-    // and a download's body (no deadline once headers are in) must not hold a socket for minutes when it stalls.
+    // and a download's body (no deadline once headers are in) fails when no byte moves for UPSTREAM_TIMEOUT_MS
+    // (undici's bodyTimeout is the time between chunks, not the whole transfer).
     this.#pool = new Pool(this.#origin, {
       connections: options.connections ?? 16,
       headersTimeout: Math.min(options.timeoutMs, 30_000),
-      bodyTimeout: 30_000,
+      bodyTimeout: options.timeoutMs,
       connect: { timeout: Math.min(options.timeoutMs, 10_000) },
       keepAliveTimeout: 10_000,
     });
-    this.#breaker = new CircuitBreaker(options.breaker ?? {}, options.metrics);
+    this.#breakers = new CircuitBreakers(options.breaker ?? {}, options.metrics);
     const shaping = options.resilience ?? true;
     this.#budget = shaping
       ? new RequestBudget({
@@ -112,7 +128,7 @@ export class UpstreamClient {
           metrics: options.metrics,
         })
       : null;
-    this.#reads = shaping ? new InFlightReads() : null;
+    this.#reads = shaping ? new InFlightReads(options.maxInFlightReads) : null;
     const ttl = options.cacheTtlMs ?? 0;
     this.#cache = shaping && ttl > 0 ? new ResponseCache(ttl, options.cacheMaxEntries) : null;
   }
@@ -156,9 +172,14 @@ export class UpstreamClient {
     this.#reads?.invalidate(credential.fingerprint, pathPrefixes);
   }
 
-  /** Open or half-open: EPMware failed repeatedly and calls fail fast (for /readyz). */
+  /** Services whose circuit is open or half-open: EPMware showed they are down and calls to them fail fast. */
+  openCircuits(): Service[] {
+    return this.#breakers.openServices();
+  }
+
+  /** Any circuit open or half-open (see openCircuits for which). */
   isCircuitOpen(): boolean {
-    return this.#breaker.isOpen();
+    return this.#breakers.openServices().length > 0;
   }
 
   async close(): Promise<void> {
@@ -218,9 +239,11 @@ export class UpstreamClient {
 
   /** Attempts until a 2xx answer, a failure that is not retried, or the deadline. */
   async #attempts(call: UpstreamCall, deadline: Deadline): Promise<Dispatcher.ResponseData> {
+    const service = serviceOf(call.path);
+    const verdict: CallVerdict = { recorded: false };
     for (let retries = 0; ; retries++) {
       upstreamAttemptStarted(retries);
-      const attempt = await this.#attempt(call, deadline);
+      const attempt = await this.#attempt(call, deadline, service, verdict);
       if (attempt.ok) return attempt.response;
       const delay = retryDelayMs(call.method, retries, attempt.failure, deadline.remainingMs());
       if (delay === null) throw attempt.error;
@@ -233,9 +256,14 @@ export class UpstreamClient {
     }
   }
 
-  /** One upstream request: past the breaker, with a budget slot, its outcome told to the breaker. */
-  async #attempt(call: UpstreamCall, deadline: Deadline): Promise<Attempt> {
-    if (this.#breaker.refusesNow()) throw this.#circuitOpenError(call);
+  /** One upstream request: past its service's breaker, with a budget slot, its outcome told to the breaker. */
+  async #attempt(
+    call: UpstreamCall,
+    deadline: Deadline,
+    service: Service,
+    verdict: CallVerdict,
+  ): Promise<Attempt> {
+    if (this.#breakers.refusesNow(service)) throw this.#circuitOpenError(call, service);
     const permit = await this.#budget?.acquire({
       credentialKey: call.credential.fingerprint,
       endpointClass: call.endpointClass ?? 'standard',
@@ -245,18 +273,26 @@ export class UpstreamClient {
       signal: deadline.callerSignal,
     });
     // Checked again: the circuit may have opened while this request waited for its slot.
-    const admission = this.#breaker.admit();
+    const admission = this.#breakers.admit(service);
     if (!admission) {
       permit?.cancel();
-      throw this.#circuitOpenError(call);
+      throw this.#circuitOpenError(call, service);
     }
+    const sentAt = Date.now();
+    const body = { pending: call.body !== undefined };
     let response: Dispatcher.ResponseData;
     try {
-      response = await this.#send(call, deadline.signal);
+      response = await this.#send(call, deadline, body);
     } catch (error) {
       permit?.settle();
-      if (deadline.callerAborted) this.#breaker.abandoned(admission);
-      else this.#breaker.failed(admission);
+      const outcome = deadline.callerAborted
+        ? 'no-verdict'
+        : transportOutcome(error, {
+            waitedMs: Date.now() - Math.max(sentAt, deadline.progressAt),
+            evidenceMs: this.#timeoutMs / 2,
+            bodyPending: body.pending,
+          });
+      this.#report(admission, outcome, verdict);
       const mapped = transportError(error, call);
       const code = (error as { code?: string }).code;
       return {
@@ -266,8 +302,7 @@ export class UpstreamClient {
       };
     }
     permit?.settle();
-    if (response.statusCode >= 500) this.#breaker.failed(admission);
-    else this.#breaker.succeeded(admission);
+    this.#report(admission, answerOutcome(response.statusCode), verdict);
     if (response.statusCode >= 200 && response.statusCode < 300) return { ok: true, response };
     const error = await errorFromResponse(response, call);
     if (response.statusCode === 429 && error.retryAfterMs !== undefined) {
@@ -284,19 +319,30 @@ export class UpstreamClient {
     };
   }
 
-  async #send(call: UpstreamCall, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  #report(admission: Admission, outcome: Outcome, verdict: CallVerdict): void {
+    this.#breakers.report(admission, outcome, !verdict.recorded);
+    if (outcome !== 'no-verdict') verdict.recorded = true;
+  }
+
+  async #send(
+    call: UpstreamCall,
+    deadline: Deadline,
+    body: { pending: boolean },
+  ): Promise<Dispatcher.ResponseData> {
     upstreamRequestSent();
     const headers: Record<string, string> = {
       authorization: call.credential.authorizationHeader(),
       accept: 'application/json',
     };
-    let body: string | Readable | undefined;
+    let payload: string | Readable | undefined;
     if (call.json !== undefined) {
       headers['content-type'] = 'application/json';
-      body = JSON.stringify(call.json);
+      payload = JSON.stringify(call.json);
     } else if (call.body) {
       headers['content-type'] = call.body.contentType;
-      body = call.body.stream;
+      payload = withProgress(call.body.stream, deadline, () => {
+        body.pending = false;
+      });
     }
     const labels = { endpoint: call.endpoint, method: call.method };
     const stopTimer = this.#metrics.upstreamDuration.startTimer(labels);
@@ -308,8 +354,11 @@ export class UpstreamClient {
         method: call.method,
         query: definedOnly(call.query),
         headers,
-        body,
-        signal,
+        body: payload,
+        // A streamed body is bounded by its progress (the deadline restarts per chunk), not by undici's headers
+        // timeout, which would run while a slow but steady upload is still being sent.
+        ...(call.body ? { headersTimeout: 0 } : {}),
+        signal: deadline.signal,
       });
       this.#metrics.upstreamRequests.inc({ ...labels, status: String(response.statusCode) });
       if (response.statusCode === 429) this.#metrics.upstreamRateLimited.inc({ endpoint: call.endpoint });
@@ -322,10 +371,11 @@ export class UpstreamClient {
     }
   }
 
-  #circuitOpenError(call: UpstreamCall): UpstreamError {
+  #circuitOpenError(call: UpstreamCall, service: Service): UpstreamError {
     return new UpstreamError(
       'UPSTREAM_UNAVAILABLE',
-      `EPMware failed repeatedly; calls are paused (next try in ${this.#breaker.secondsUntilProbe()} s)`,
+      `EPMware's ${service} service is unavailable (it failed repeatedly); calls to it are paused ` +
+        `(next try in ${this.#breakers.secondsUntilProbe(service)} s)`,
       { endpoint: call.endpoint },
     );
   }
@@ -339,4 +389,24 @@ function definedOnly(
   const result: Record<string, string> = {};
   for (const [key, value] of Object.entries(query)) if (value !== undefined) result[key] = value;
   return result;
+}
+
+/**
+ * The body as undici reads it, restarting the deadline at every chunk; `sent` is called once the last byte has gone.
+ * An error of the source (the client went away, the file went over the limit) ends this stream with that error,
+ * and undici destroying this stream destroys the source in turn.
+ */
+function withProgress(source: Readable, deadline: Deadline, sent: () => void): Readable {
+  const progress = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      deadline.touch();
+      callback(null, chunk);
+    },
+    flush(callback) {
+      deadline.touch();
+      sent();
+      callback();
+    },
+  });
+  return pipeline(source, progress, () => {});
 }

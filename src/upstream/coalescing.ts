@@ -12,8 +12,26 @@ interface Flight extends ReadScope {
   stale: boolean;
 }
 
+/** Distinct reads in flight that may be joined; far above what the budget lets through at once. */
+export const DEFAULT_MAX_IN_FLIGHT_READS = 1_000;
+
+/**
+ * Bounded: at most `maxEntries` distinct reads are joinable at once. A read beyond that simply does not coalesce
+ * (it runs on its own, unrecorded), so a flood of distinct keys costs no memory here; an entry leaves the map when
+ * its read settles or a write makes it stale.
+ */
 export class InFlightReads {
   readonly #flights = new Map<string, Flight>();
+  readonly #maxEntries: number;
+
+  constructor(maxEntries: number = DEFAULT_MAX_IN_FLIGHT_READS) {
+    this.#maxEntries = maxEntries;
+  }
+
+  /** How many reads are joinable now (for tests and metrics). */
+  get size(): number {
+    return this.#flights.size;
+  }
 
   /** Joins the identical read in flight, or starts `fetch` as a new one. */
   run(
@@ -24,12 +42,14 @@ export class InFlightReads {
     const existing = this.#flights.get(key);
     if (existing) return { result: existing.result, joined: true };
     const flight: Flight = { ...scope, stale: false, result: Promise.resolve({ status: 0, text: '' }) };
-    flight.result = fetch(() => flight.stale).finally(() => {
+    const tracked = this.#flights.size < this.#maxEntries;
+    flight.result = fetch(() => flight.stale || !tracked).finally(() => {
       if (this.#flights.get(key) === flight) this.#flights.delete(key);
     });
-    // Callers may all have given up (each races its own abort signal); the failure is theirs, not the process's.
+    // (An untracked read is never cached: a write cannot mark it stale.) Callers may all have given up (each races
+    // its own abort signal); the failure is theirs, not the process's.
     flight.result.catch(() => {});
-    this.#flights.set(key, flight);
+    if (tracked) this.#flights.set(key, flight);
     return { result: flight.result, joined: false };
   }
 

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
+import { GatewayError } from '../errors.ts';
 
 export class Credential {
   readonly #token: string;
@@ -39,21 +40,65 @@ export class Credential {
   }
 }
 
+/** What a client's Authorization value says. Only `absent` may fall back to EPMWARE_TOKEN. */
+export type ClientAuthorization =
+  | { kind: 'absent' }
+  | { kind: 'token'; token: string }
+  | { kind: 'malformed'; problem: string };
+
 /**
- * The token a client sent: `Token <t>` (EPMware's form) or `Bearer <t>`. Anything else counts as no token rather
- * than being forwarded: a malformed header is not something to pass on to EPMware.
+ * A token is visible ASCII without spaces (RFC 7235's token68 is a subset): anything else cannot be a header
+ * value EPMware would accept, and undici would refuse to send it (a control character) after the request had
+ * already taken a budget slot.
  */
-export function tokenFromAuthorization(header: string | null | undefined): string | null {
-  if (!header) return null;
-  const match = /^(?:token|bearer)\s+(\S+)\s*$/i.exec(header.trim());
-  return match?.[1] ?? null;
+const TOKEN = /^[\x21-\x7e]+$/;
+const SCHEME = /^(?:token|bearer)$/i;
+const HOW = 'send "Authorization: Token <t>" (EPMware\'s form) or "Authorization: Bearer <t>"';
+
+/**
+ * The token a client sent: `Token <t>` or `Bearer <t>`, scheme in any case. A value that is present but not of
+ * that form is malformed, never "no token": silently using EPMWARE_TOKEN instead would hand a client that made a
+ * typo the service account's data. Problems never quote the value, which may be the token itself.
+ */
+export function parseAuthorization(value: string | null | undefined): ClientAuthorization {
+  if (value === null || value === undefined) return { kind: 'absent' };
+  const words = value.trim().split(/[ \t]+/);
+  const [scheme = '', token, ...rest] = words;
+  if (scheme === '') return { kind: 'malformed', problem: `The Authorization header is empty: ${HOW}` };
+  if (token === undefined) {
+    return SCHEME.test(scheme)
+      ? { kind: 'malformed', problem: `The Authorization header has no token after its scheme: ${HOW}` }
+      : { kind: 'malformed', problem: `The Authorization header has no scheme: ${HOW}` };
+  }
+  if (!SCHEME.test(scheme))
+    return { kind: 'malformed', problem: `Only the Token and Bearer schemes are accepted: ${HOW}` };
+  if (rest.length > 0)
+    return { kind: 'malformed', problem: `The Authorization header has more than one token: ${HOW}` };
+  if (!TOKEN.test(token)) {
+    return {
+      kind: 'malformed',
+      problem: 'The token must be visible ASCII characters without spaces (RFC 7235 token68)',
+    };
+  }
+  return { kind: 'token', token };
 }
 
-/** The credential for a request: the client's own token, else the configured EPMWARE_TOKEN, else none. */
+/** The token a client sent, or null when it sent none or a malformed one (see parseAuthorization). */
+export function tokenFromAuthorization(header: string | null | undefined): string | null {
+  const parsed = parseAuthorization(header);
+  return parsed.kind === 'token' ? parsed.token : null;
+}
+
+/**
+ * The credential for a request: the client's own token, else (with no Authorization at all) the configured
+ * EPMWARE_TOKEN, else none. A malformed Authorization is an UNAUTHENTICATED error, whatever EPMWARE_TOKEN says.
+ */
 export function resolveCredential(
   header: string | null | undefined,
   fallbackToken: string | null,
 ): Credential | null {
-  const token = tokenFromAuthorization(header) ?? fallbackToken;
+  const parsed = parseAuthorization(header);
+  if (parsed.kind === 'malformed') throw new GatewayError('UNAUTHENTICATED', parsed.problem);
+  const token = parsed.kind === 'token' ? parsed.token : fallbackToken;
   return token ? new Credential(token) : null;
 }

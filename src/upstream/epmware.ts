@@ -1,8 +1,9 @@
 /**
  * The 19 EPMware endpoints, bound to one credential. Resolvers call these and never build URLs themselves, so the
- * endpoint labels, rate-limit classes and cache invalidations live in one place.
+ * endpoint labels, rate-limit classes, cache invalidations and the checks on ids placed in a path live in one place.
  */
 import type { Readable } from 'node:stream';
+import { InputError } from '../errors.ts';
 import type { Priority, UpstreamClient, UpstreamStream } from './client.ts';
 import type { Credential } from './credential.ts';
 import type {
@@ -23,6 +24,34 @@ import type {
 /** Upstream paths whose cached answers a change to users or memberships makes stale. */
 export const SECURITY_READS = ['/security/'];
 
+/** Percent-decoding rounds tried: an id that only becomes `..` after several is refused too. */
+const DECODE_ROUNDS = 3;
+
+/**
+ * An id or name placed in an upstream path, as one encoded segment. Empty, `.` and `..` are refused (also when
+ * they are what the value decodes to, once or more): they survive encodeURIComponent, and URL parsing on either
+ * side normalises them away, so `task/get_status/..` would become `GET /service/api/task/`, another endpoint.
+ * Throws BAD_USER_INPUT, before any upstream call.
+ */
+export function pathSegment(value: string, argument: string): string {
+  let current = value;
+  for (let round = 0; ; round++) {
+    if (current.trim() === '' || current === '.' || current === '..') {
+      throw new InputError(`${argument} must be a name or id, not ${JSON.stringify(value)}`);
+    }
+    if (round === DECODE_ROUNDS) break;
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(current);
+    } catch {
+      break;
+    }
+    if (decoded === current) break;
+    current = decoded;
+  }
+  return encodeURIComponent(value);
+}
+
 export class Epmware {
   constructor(
     private readonly client: UpstreamClient,
@@ -30,20 +59,20 @@ export class Epmware {
   ) {}
 
   // Task
-  taskStatus(taskId: string, priority: Priority = 'interactive'): Promise<EpmTaskStatus> {
+  async taskStatus(taskId: string, priority: Priority = 'interactive'): Promise<EpmTaskStatus> {
     return this.client.json({
       method: 'GET',
-      path: `/task/get_status/${encodeURIComponent(taskId)}`,
+      path: `/task/get_status/${pathSegment(taskId, 'taskId')}`,
       endpoint: 'task/get_status',
       credential: this.credential,
       priority,
     });
   }
 
-  taskLog(taskId: string): Promise<string> {
+  async taskLog(taskId: string): Promise<string> {
     return this.client.text({
       method: 'GET',
-      path: `/task/get_log_file/${encodeURIComponent(taskId)}`,
+      path: `/task/get_log_file/${pathSegment(taskId, 'taskId')}`,
       endpoint: 'task/get_log_file',
       credential: this.credential,
     });
@@ -104,10 +133,10 @@ export class Epmware {
     });
   }
 
-  downloadExportFile(taskId: string, signal?: AbortSignal): Promise<UpstreamStream> {
+  async downloadExportFile(taskId: string, signal?: AbortSignal): Promise<UpstreamStream> {
     return this.client.stream({
       method: 'GET',
-      path: `/export/download_file/${encodeURIComponent(taskId)}`,
+      path: `/export/download_file/${pathSegment(taskId, 'taskId')}`,
       endpoint: 'export/download_file',
       credential: this.credential,
       signal,
@@ -177,21 +206,21 @@ export class Epmware {
     });
   }
 
-  updateSsoUser(userName: string, input: SsoUserFields): Promise<EpmUpdatedUser> {
+  async updateSsoUser(userName: string, input: SsoUserFields): Promise<EpmUpdatedUser> {
     return this.client.json({
       method: 'PUT',
-      path: `/security/users/sso/update/${encodeURIComponent(userName)}`,
+      path: `/security/users/sso/update/${pathSegment(userName, 'userName')}`,
       endpoint: 'security/users/sso/update',
       credential: this.credential,
       json: input,
     });
   }
 
-  setUserEnabled(userName: string, enabled: boolean): Promise<EpmValue> {
+  async setUserEnabled(userName: string, enabled: boolean): Promise<EpmValue> {
     const action = enabled ? 'enable' : 'disable';
     return this.client.json({
       method: 'PATCH',
-      path: `/security/users/sso/${action}/${encodeURIComponent(userName)}`,
+      path: `/security/users/sso/${action}/${pathSegment(userName, 'userName')}`,
       endpoint: `security/users/sso/${action}`,
       credential: this.credential,
     });

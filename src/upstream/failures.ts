@@ -4,6 +4,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { GatewayError, UpstreamError, upstreamErrorFromStatus } from '../errors.ts';
+import type { Outcome } from './breaker.ts';
 import { retryAfterMs } from './retry.ts';
 
 /** What an error needs to know about the call. */
@@ -49,4 +50,52 @@ export function transportError(error: unknown, call: FailedCall): UpstreamError 
     endpoint: call.endpoint,
     cause: error,
   });
+}
+
+/** Answers that mean the service itself is down or unreachable behind EPMware's front door. */
+const OUTAGE_STATUSES = new Set([502, 503, 504]);
+/** Transport errors that mean EPMware could not be reached at all: refused, reset, unresolvable, unroutable. */
+const OUTAGE_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** What an answer says to the circuit breaker: 502/503/504 are an outage; anything else means it is up. */
+export function answerOutcome(status: number): Outcome {
+  return OUTAGE_STATUSES.has(status) ? 'outage' : 'answered';
+}
+
+/** How long an attempt waited, for telling EPMware's silence from the gateway's own clock running out. */
+export interface AttemptTiming {
+  /** Since the request went out (or its body's last chunk moved). */
+  waitedMs: number;
+  /** A timeout counts only after the attempt waited this long: half of UPSTREAM_TIMEOUT_MS. */
+  evidenceMs: number;
+  /** The request body was still being sent: a stall may be the client's, not EPMware's. */
+  bodyPending: boolean;
+}
+
+/**
+ * What a transport failure says to the circuit breaker. Connection failures are an outage. A timeout is one only
+ * when the request had been waiting for EPMware's answer for a fair share of the deadline (a slot granted with
+ * ~0 ms left that times out at once proves nothing) and its body had been sent. Everything else (an invalid header
+ * refused before sending, a caller's abort, a client's upload stream failing) is no verdict.
+ */
+export function transportOutcome(error: unknown, timing: AttemptTiming): Outcome {
+  const code = (error as { code?: string }).code;
+  const name = (error as { name?: string }).name;
+  if (name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return !timing.bodyPending && timing.waitedMs >= timing.evidenceMs ? 'outage' : 'no-verdict';
+  }
+  if (timing.bodyPending && code !== 'ECONNREFUSED' && code !== 'UND_ERR_CONNECT_TIMEOUT')
+    return 'no-verdict';
+  return code !== undefined && OUTAGE_ERROR_CODES.has(code) ? 'outage' : 'no-verdict';
 }
