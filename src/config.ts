@@ -25,6 +25,8 @@ export interface Config {
   corsOrigins: string[];
   introspection: boolean;
   logLevel: LogLevel;
+  /** The most upstream calls one GraphQL operation may cause: estimated before execution, counted during it. */
+  maxUpstreamCallsPerOperation: number;
   /** REDIS_URL: null keeps every piece of state in-process (one instance). */
   redisUrl: URL | null;
   /** REDIS_KEY_PREFIX: the namespace of every key this gateway writes. */
@@ -179,6 +181,7 @@ export function loadConfig(env: Env): Config {
     corsOrigins: origins(env, 'CORS_ORIGINS'),
     introspection: boolean(env, 'INTROSPECTION', true),
     logLevel: logLevel(env, 'LOG_LEVEL'),
+    maxUpstreamCallsPerOperation: integer(env, 'MAX_UPSTREAM_CALLS_PER_OPERATION', 50, { min: 1 }),
     redisUrl: redisUrl(env, 'REDIS_URL'),
     redisKeyPrefix: keyPrefix(env, 'REDIS_KEY_PREFIX'),
     gatewayInstances: integer(env, 'GATEWAY_INSTANCES', 1, { min: 1 }),

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.ts';
+import { countedCalls, UpstreamCallCounter } from './demand/call-counter.ts';
 import { SecurityDirectory } from './directory.ts';
 import { unauthenticated } from './errors.ts';
 import type { Logger } from './observability/logger.ts';
@@ -35,6 +36,8 @@ export interface Context {
   epmware(): Epmware;
   /** This request's users, groups and memberships, each fetched at most once. */
   directory: SecurityDirectory;
+  /** This operation's upstream calls so far, refused past MAX_UPSTREAM_CALLS_PER_OPERATION (see demand/). */
+  upstreamCalls: UpstreamCallCounter;
 }
 
 export function createContext(
@@ -47,9 +50,10 @@ export function createContext(
   // resolver runs, so nothing reaches EPMware and EPMWARE_TOKEN never stands in for a client's typo.
   const credential = resolveCredential(authorization, services.config.epmwareToken);
   let api: Epmware | undefined;
+  const upstreamCalls = new UpstreamCallCounter(services.config.maxUpstreamCallsPerOperation);
   const epmware = (): Epmware => {
     if (!credential) throw unauthenticated();
-    api ??= new Epmware(services.upstream, credential);
+    api ??= new Epmware(countedCalls(services.upstream, upstreamCalls), credential);
     return api;
   };
   // Built on first use: a subscription or a task query never needs it, and each costs memory per request.
@@ -60,6 +64,7 @@ export function createContext(
     services,
     credential,
     epmware,
+    upstreamCalls,
     get directory() {
       directory ??= new SecurityDirectory(epmware);
       return directory;

@@ -194,3 +194,34 @@ describe('@defer over SSE', () => {
     }
   });
 });
+
+describe('@defer and the upstream-call limit (MAX_UPSTREAM_CALLS_PER_OPERATION, 50)', () => {
+  const names = (count: number) => Array.from({ length: count }, (_, i) => `D${i}`);
+  const deferred = `query($n: [String!]!) {
+    deployments(names: $n) { name ... @defer { stats { runs } executions(state: FAILED) { executionId } } } }`;
+
+  it('counts deferred fields like any other: 51 histories behind @defer are refused before any call', async () => {
+    const response = await fetch(stack.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'multipart/mixed, application/json',
+        authorization: `Token ${stack.token}`,
+      },
+      body: JSON.stringify({ query: deferred, variables: { n: names(51) } }),
+    });
+    const body = (await response.json()) as Payload;
+    expect(response.status).toBe(400);
+    expect(body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(body.errors?.[0]?.message).toContain('could cause 51 upstream calls');
+    expect(stack.sim.requests({ path: '/service/api/*' })).toHaveLength(0);
+  });
+
+  it('lets 50 through, deferred, with one call per name for stats and the filtered executions together', async () => {
+    const { payloads } = await multipart(deferred, { n: names(50) });
+    expect(payloads[0]?.payload.data?.deployments).toHaveLength(50);
+    const incremental = payloads.slice(1).flatMap(({ payload }) => payload.incremental ?? []);
+    expect(incremental).toHaveLength(50);
+    expect(stack.sim.requests({ path: HISTORY })).toHaveLength(50);
+  });
+});

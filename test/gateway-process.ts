@@ -22,6 +22,7 @@ const CONTRACT_VARIABLES = [
   'CORS_ORIGINS',
   'INTROSPECTION',
   'LOG_LEVEL',
+  'MAX_UPSTREAM_CALLS_PER_OPERATION',
 ];
 
 export const SOURCE_ENTRY = ['--import', 'tsx', 'src/main.ts'];

@@ -262,3 +262,27 @@ describe('time ranges and states', () => {
     expect(result.data?.deployment).toEqual({ stats: { runs: 0 }, executions: [] });
   });
 });
+
+describe('the upstream-call estimate (MAX_UPSTREAM_CALLS_PER_OPERATION, 50)', () => {
+  const names = (count: number) => Array.from({ length: count }, (_, i) => `D${i}`);
+
+  it('prices stats as one whole-history call per name, shared with filtered executions', async () => {
+    // 30 names: stats and executions(since) share 30 calls; adding latestExecution (latest_only=Y) makes 60.
+    const shared = await stack.graphql(
+      `query($n: [String!]!) { deployments(names: $n) {
+        stats { runs } executions(since: "2025-01-01T00:00:00Z", latestOnly: true) { executionId } } }`,
+      { n: names(30) },
+    );
+    expect(shared.status).toBe(200);
+    expect(historyCalls()).toHaveLength(30);
+    stack.sim.clearRequests();
+    const over = await stack.graphql(
+      `query($n: [String!]!) { deployments(names: $n) { stats { runs } latestExecution { executionId } } }`,
+      { n: names(30) },
+    );
+    expect(over.status).toBe(400);
+    expect(over.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(over.errors?.[0]?.message).toContain('could cause 60 upstream calls');
+    expect(historyCalls()).toHaveLength(0);
+  });
+});

@@ -17,6 +17,7 @@ import { operationMetricsPlugin } from './operation-metrics.ts';
 import { queryLimitsPlugin } from './query-limits.ts';
 import { operationLoggingPlugin } from './request-logging.ts';
 import { streamingUploadsPlugin } from './streaming-uploads.ts';
+import { upstreamDemandPlugin } from './upstream-demand.ts';
 
 export function gatewayPlugins(services: Services): Plugin<Context>[] {
   const { config, metrics, logger } = services;
@@ -29,6 +30,7 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
     }),
     queryLimitsPlugin({ hideFieldSuggestions: !config.introspection }),
     ...introspectionPlugins(config.introspection),
+    upstreamDemandPlugin(config.maxUpstreamCallsPerOperation),
     operationMetricsPlugin(metrics),
     operationLoggingPlugin(logger),
     contractCodesPlugin(),

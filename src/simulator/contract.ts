@@ -83,6 +83,8 @@ export interface Fault {
   delayMs?: number;
   /** Destroy the socket without answering. */
   reset?: boolean;
+  /** Answer 200 with a body cut off before its Content-Length, then close the connection. */
+  truncate?: boolean;
   /** Answer `status` (default 200) with exactly this body and these headers instead of the EPMware error body:
    * a misbehaving upstream (an HTML page, a hostile file name). */
   body?: string;

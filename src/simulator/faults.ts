@@ -38,6 +38,8 @@ export function validateFault(value: unknown): Fault {
   if (delayMs !== undefined) fault.delayMs = delayMs;
   const reset = optional(f, 'reset', 'boolean');
   if (reset !== undefined) fault.reset = reset;
+  const truncate = optional(f, 'truncate', 'boolean');
+  if (truncate !== undefined) fault.truncate = truncate;
   const body = optional(f, 'body', 'string');
   if (body !== undefined) fault.body = body;
   const headers = f.headers;

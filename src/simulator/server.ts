@@ -9,6 +9,7 @@ import { ApiError, readBody, sendError } from './http.ts';
 import { rateClassOf } from './rate-limit.ts';
 import { matchRoute, SERVICE_DOWN_MESSAGES, UPLOAD_PATH } from './routes.ts';
 import type { Simulation } from './simulation.ts';
+import { sendTruncated } from './truncation.ts';
 
 const CONTROL_PREFIX = '/__sim';
 
@@ -114,6 +115,11 @@ async function applyFault(
   if (fault.reset) {
     reply.entry.status = 0;
     req.socket.destroy();
+    return false;
+  }
+  if (fault.truncate) {
+    reply.entry.status = 200;
+    sendTruncated(reply.res);
     return false;
   }
   if (fault.body !== undefined || fault.headers !== undefined) {

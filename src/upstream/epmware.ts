@@ -24,6 +24,9 @@ import type {
 /** Upstream paths whose cached answers a change to users or memberships makes stale. */
 export const SECURITY_READS = ['/security/'];
 
+/** What the endpoints need of the client: a request's context hands in one that counts its calls. */
+export type UpstreamCalls = Pick<UpstreamClient, 'json' | 'text' | 'stream'>;
+
 /** Percent-decoding rounds tried: an id that only becomes `..` after several is refused too. */
 const DECODE_ROUNDS = 3;
 
@@ -54,7 +57,7 @@ export function pathSegment(value: string, argument: string): string {
 
 export class Epmware {
   constructor(
-    private readonly client: UpstreamClient,
+    private readonly client: UpstreamCalls,
     readonly credential: Credential,
   ) {}
 

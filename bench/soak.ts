@@ -1,0 +1,296 @@
+/**
+ * The chaos soak: `npm run soak -- --minutes 5 --clients 50`.
+ *
+ * The simulator runs here with faults changing at random every 2-5 s (bench/soak/chaos.ts); the gateway runs as
+ * its own process (bench/soak/gateway-process.ts); N clients mix reads, writes, uploads, downloads and
+ * subscriptions over both of the simulator's tokens (bench/soak/workload.ts). Then the faults stop and every kind
+ * of query must answer with data within 5 s. It prints one line per check, then `N passed, M failed` alone on a
+ * line, and exits 1 when a check failed. Traffic goes to 127.0.0.1 only; the run ends by itself.
+ */
+import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { Agent, request } from 'undici';
+import { SECONDARY_CATALOG } from '../src/simulator/catalog.ts';
+import { startSimulator } from '../src/simulator/index.ts';
+import { calm, startChaos } from './soak/chaos.ts';
+import { startSoakGateway } from './soak/gateway-process.ts';
+import { SoakRecord } from './soak/record.ts';
+import { client, receivedWrites, type Tenant, type Workload } from './soak/workload.ts';
+
+/** The gateway's UPSTREAM_TIMEOUT_MS during the soak: faults delay answers past it. */
+const UPSTREAM_TIMEOUT_MS = 2_000;
+/** A request may make a few upstream calls one after another (a write, its read-back, a task's status), each
+ * bounded by UPSTREAM_TIMEOUT_MS; past four of them it hangs. */
+const HANG_MS = 4 * UPSTREAM_TIMEOUT_MS + 2_000;
+/** A subscription ends with its task (4 s) or, under faults, after the watcher's failure budget (30 s). */
+const SUBSCRIPTION_MS = 60_000;
+const RECOVERY_MS = 5_000;
+const RSS_TOLERANCE = 0.15;
+/** Traffic without faults before the soak proper: the first minute's RSS is then a warmed-up process'. */
+const WARM_UP_MS = 15_000;
+
+const { values } = parseArgs({
+  options: { minutes: { type: 'string', default: '5' }, clients: { type: 'string', default: '50' } },
+});
+const minutes = Number(values.minutes);
+const clients = Number.parseInt(values.clients ?? '50', 10);
+if (!(minutes > 0) || !(clients > 0)) {
+  process.stderr.write('usage: npm run soak -- --minutes <m> --clients <n>\n');
+  process.exit(2);
+}
+
+interface Check {
+  name: string;
+  passed: boolean;
+  detail: string;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+const sim = await startSimulator({ rateLimits: 'relaxed', latencyMs: 5, taskDurationMs: 4_000 });
+const { primary, secondary } = sim.tokens;
+const gateway = await startSoakGateway(
+  {
+    EPMWARE_URL: sim.url,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS),
+    TASK_POLL_INTERVAL_MS: '500',
+    // The simulator's own limits are relaxed: the soak is about faults; its 429s are injected.
+    UPSTREAM_RATE_LIMIT_PER_MIN: '1000000',
+    LOG_LEVEL: 'info',
+    EPMWARE_TOKEN: '',
+  },
+  [primary, secondary],
+);
+
+const primaryUsers = new Set(
+  sim
+    .state(primary)
+    .users()
+    .map((user) => user.userName.toLowerCase()),
+);
+const secondaryUsers = new Set(
+  sim
+    .state(secondary)
+    .users()
+    .map((user) => user.userName.toLowerCase()),
+);
+const only = (a: Set<string>, b: Set<string>) => new Set([...a].filter((name) => !b.has(name)));
+const { fixtures } = sim;
+const tenants: [Tenant, Tenant] = [
+  {
+    name: 'primary',
+    token: primary,
+    ownUsers: [...only(primaryUsers, secondaryUsers)],
+    foreignUsers: only(secondaryUsers, primaryUsers),
+    deploymentNames: fixtures.deploymentNames,
+    exportNames: fixtures.exportNames,
+    erpConfigName: fixtures.erpConfigNames[0] ?? 'none',
+    tasks: [fixtures.succeededTaskId],
+    exportTasks: [fixtures.exportTaskId],
+  },
+  {
+    name: 'secondary',
+    token: secondary,
+    ownUsers: [...only(secondaryUsers, primaryUsers)],
+    foreignUsers: only(primaryUsers, secondaryUsers),
+    deploymentNames: SECONDARY_CATALOG.deployments.map((each) => each.name),
+    exportNames: SECONDARY_CATALOG.exportProfiles.map((each) => each.name),
+    erpConfigName: SECONDARY_CATALOG.erp[0]?.name ?? 'none',
+    tasks: [],
+    exportTasks: [],
+  },
+];
+
+const record = new SoakRecord();
+const dispatcher = new Agent({ connections: clients * 2, keepAliveTimeout: 10_000 });
+const workload: Workload = {
+  url: gateway.url,
+  tenants,
+  record,
+  hangMs: HANG_MS,
+  subscriptionMs: SUBSCRIPTION_MS,
+  dispatcher,
+};
+
+process.stdout.write(
+  `soak: ${WARM_UP_MS / 1000} s warm-up without faults, then ${minutes} min with faults, ${clients} clients; ` +
+    `gateway pid ${gateway.pid} at ${gateway.url.href}, simulator ${sim.url}\n`,
+);
+await Promise.all(
+  Array.from({ length: clients }, (_, index) => client(workload, index, Date.now() + WARM_UP_MS)),
+);
+
+// The clients and the simulator share this process: its event-loop delay says how late it may have read answers.
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
+const startedAt = Date.now();
+const cpuStart = readCpuMs(gateway.pid);
+const chaos = startChaos(sim, UPSTREAM_TIMEOUT_MS);
+const writeChecker = setInterval(() => record.checkWrites(receivedWrites(sim), Date.now() - 3_000), 15_000);
+const progress = setInterval(() => {
+  const elapsed = Math.round((Date.now() - startedAt) / 1000);
+  process.stdout.write(`  ${elapsed} s: ${record.answers} answers, ${record.dataAnswers} with data\n`);
+}, 30_000);
+const until = startedAt + minutes * 60_000;
+await Promise.all(Array.from({ length: clients }, (_, index) => client(workload, index, until)));
+clearInterval(progress);
+chaos.stop();
+calm(sim);
+
+// Recovery: with the faults gone, every kind of query, for both tokens, must answer with data within 5 s.
+const calmAt = performance.now();
+const readyAtCalm = await request(new URL('/readyz', gateway.url)).then(
+  async (response) => `${response.statusCode} ${await response.body.text()}`,
+  (error: unknown) => String(error),
+);
+const probes: Array<[string, string, string, Record<string, unknown>?]> = [];
+for (const tenant of tenants) {
+  probes.push([
+    `${tenant.name} users`,
+    tenant.token,
+    '{ users(first: 20) { nodes { userName groups { name } } } }',
+  ]);
+  probes.push([`${tenant.name} groups`, tenant.token, '{ groups { nodes { name userCount } } }']);
+  probes.push([
+    `${tenant.name} dashboard`,
+    tenant.token,
+    'query ($n: [String!]!) { deployments(names: $n) { latestExecution { state } } }',
+    { n: tenant.deploymentNames.slice(0, 3) },
+  ]);
+}
+probes.push([
+  'primary task',
+  primary,
+  'query ($id: ID!) { task(taskId: $id) { state } }',
+  { id: fixtures.succeededTaskId },
+]);
+const recovery = await Promise.all(
+  probes.map(async ([label, token, query, variables]) => {
+    while (performance.now() - calmAt < RECOVERY_MS) {
+      const answer = await request(gateway.url, {
+        method: 'POST',
+        dispatcher,
+        headers: { 'content-type': 'application/json', authorization: `Token ${token}` },
+        body: JSON.stringify({ query, variables }),
+        signal: AbortSignal.timeout(RECOVERY_MS),
+      }).then(
+        async (response) => (await response.body.json()) as { data?: unknown; errors?: unknown[] },
+        () => undefined,
+      );
+      if (answer?.data && !answer.errors) return { label, ms: Math.round(performance.now() - calmAt) };
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return { label, ms: null };
+  }),
+);
+
+// Let in-flight writes land, then match every write against the simulator's log.
+await new Promise((resolve) => setTimeout(resolve, 1_000));
+record.checkWrites(receivedWrites(sim), Date.now());
+clearInterval(writeChecker);
+const cpuMs = readCpuMs(gateway.pid) - cpuStart;
+const samples = gateway.rss();
+const finalRss = samples.at(-1)?.bytes ?? 0;
+const firstMinute = samples
+  .filter((sample) => sample.atMs >= startedAt && sample.atMs < startedAt + 60_000)
+  .map((sample) => sample.bytes);
+const baseline = median(firstMinute);
+const alive = gateway.exited() === null;
+const output = gateway.output();
+await gateway.stop();
+await dispatcher.close();
+await sim.close();
+
+const slow = recovery.filter((probe) => probe.ms === null);
+const checks: Check[] = [
+  {
+    name: 'no request hangs past its deadline',
+    passed: record.hangs === 0,
+    detail: `${record.hangs} hung (deadline ${HANG_MS} ms, subscriptions ${SUBSCRIPTION_MS} ms)${samplesOf(record.hangSamples)}`,
+  },
+  {
+    name: 'every answer is data or carries a contract code',
+    passed: record.uncoded === 0,
+    detail: `${record.uncoded} of ${record.answers} were not${samplesOf(record.uncodedSamples)}`,
+  },
+  {
+    name: 'no INTERNAL_SERVER_ERROR',
+    passed: record.internal === 0,
+    detail: `${record.internal}${samplesOf(record.internalSamples)}`,
+  },
+  {
+    name: "no data of one token in another's answer",
+    passed: record.crossTenant === 0,
+    detail: `${record.crossTenant}${samplesOf(record.crossTenantSamples)}`,
+  },
+  {
+    name: 'every write that answered reached the simulator exactly once (a failed one at most once)',
+    passed: record.writeViolations === 0 && record.pendingWrites.length === 0 && record.writesChecked > 0,
+    detail: `${record.writesChecked} writes checked, ${record.writeViolations} wrong${samplesOf(record.writeViolationSamples)}`,
+  },
+  {
+    name: 'no token and no unhandled rejection in the gateway output; the gateway still runs',
+    passed: output.tokenLines === 0 && output.crashLines.length === 0 && alive,
+    detail:
+      `${output.lines} lines, ${output.tokenLines} with a token, ${output.crashLines.length} crash reports` +
+      `${alive ? '' : ', the gateway exited'}${samplesOf(output.crashLines)}`,
+  },
+  {
+    name: `RSS at the end within ${RSS_TOLERANCE * 100} % of the first minute's median`,
+    passed: baseline > 0 && Math.abs(finalRss - baseline) <= RSS_TOLERANCE * baseline,
+    detail: `end ${mb(finalRss)}, first-minute median ${mb(baseline)} (${firstMinute.length} samples), ${
+      baseline > 0 ? `${(((finalRss - baseline) / baseline) * 100).toFixed(1)} %` : 'no samples'
+    }`,
+  },
+  {
+    name: `after the faults stop, every query answers with data within ${RECOVERY_MS / 1000} s`,
+    passed: slow.length === 0,
+    detail:
+      `${recovery.map((probe) => `${probe.label} ${probe.ms === null ? 'no data' : `${probe.ms} ms`}`).join(', ')}` +
+      `; /readyz when the faults stopped: ${readyAtCalm.slice(0, 120)}`,
+  },
+];
+
+process.stdout.write('\nfigures:\n');
+process.stdout.write(`  answers ${record.answers}, with data ${record.dataAnswers}\n`);
+process.stdout.write(`  error codes ${JSON.stringify(Object.fromEntries(record.codes))}\n`);
+process.stdout.write(`  actions ${JSON.stringify(Object.fromEntries(record.byAction))}\n`);
+process.stdout.write(`  chaos ${JSON.stringify(Object.fromEntries(chaos.counts))}\n`);
+process.stdout.write(
+  `  soak process event-loop delay p99 ${Math.round(loopDelay.percentile(99) / 1e6)} ms, ` +
+    `max ${Math.round(loopDelay.max / 1e6)} ms\n`,
+);
+process.stdout.write(
+  `  gateway CPU ${Math.round(cpuMs)} ms, ${(cpuMs / Math.max(1, record.answers)).toFixed(2)} ms per answer\n\n`,
+);
+for (const check of checks) {
+  process.stdout.write(`${check.passed ? 'PASS' : 'FAIL'} ${check.name}: ${check.detail}\n`);
+}
+const failed = checks.filter((check) => !check.passed).length;
+process.stdout.write(`${checks.length - failed} passed, ${failed} failed\n`);
+process.exit(failed > 0 ? 1 : 0);
+
+function samplesOf(list: string[]): string {
+  return list.length ? ` (e.g. ${list.join(' | ')})` : '';
+}
+
+/** The gateway's own CPU time (user + system), from /proc/<pid>/stat, in ms. */
+function readCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
