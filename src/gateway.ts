@@ -14,11 +14,12 @@ import { GatewayMetrics } from './observability/metrics.ts';
 import { corsPolicy } from './plugins/cors.ts';
 import { gatewayPlugins } from './plugins/index.ts';
 import { logHttpExchange, REQUEST_ID_HEADER, requestIdFrom } from './plugins/request-logging.ts';
+import { connectRedis } from './redis/connection.ts';
 import { EXPORT_FILE_ROUTE, handleExportDownload } from './routes/export-download.ts';
 import { handleOperations } from './routes/operations.ts';
 import { sendJson } from './routes/respond.ts';
 import { schema } from './schema/index.ts';
-import { TaskWatcher } from './tasks/task-watcher.ts';
+import { TaskWatcher, type TaskWatcherTuning } from './tasks/task-watcher.ts';
 import { attachWebSocket, webSocketContext } from './transports/websocket.ts';
 import { UpstreamClient, type UpstreamTuning } from './upstream/client.ts';
 
@@ -29,6 +30,8 @@ export interface GatewayOptions {
   upstream?: UpstreamTuning;
   /** Where JSON log lines go (default stdout); tests capture them here. */
   logStream?: LogDestination;
+  /** Task poller knobs beyond the configuration (tests lower the poller cap). */
+  tasks?: TaskWatcherTuning;
 }
 
 export interface Gateway {
@@ -50,8 +53,15 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     metrics,
     ...options.upstream,
   });
-  const taskWatcher = new TaskWatcher({ upstream, metrics, intervalMs: config.taskPollIntervalMs });
   const logger = createLogger(config.logLevel, options.logStream);
+  const redis = config.redisUrl ? connectRedis(config.redisUrl, config.redisKeyPrefix, logger) : null;
+  const taskWatcher = new TaskWatcher({
+    upstream,
+    metrics,
+    intervalMs: config.taskPollIntervalMs,
+    redis,
+    ...options.tasks,
+  });
   const services: Services = { config, upstream, metrics, taskWatcher, logger };
 
   const yoga = createYoga<Record<string, unknown>, Context>({
@@ -121,6 +131,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
       server.closeIdleConnections();
       await drained.finally(() => clearInterval(sweep));
       await upstream.close();
+      await redis?.close();
     },
   };
 }

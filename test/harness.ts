@@ -7,6 +7,7 @@ import { type Config, loadConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
 import type { LogDestination } from '../src/observability/logger.ts';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../src/simulator/index.ts';
+import type { TaskWatcherTuning } from '../src/tasks/task-watcher.ts';
 import type { UpstreamTuning } from '../src/upstream/client.ts';
 
 export interface Stack {
@@ -40,6 +41,8 @@ export interface StackOptions {
   upstream?: UpstreamTuning;
   /** Captures the gateway's JSON log lines (default: stdout). */
   logStream?: LogDestination;
+  /** Task poller knobs (a lower poller cap for the flood tests). */
+  tasks?: TaskWatcherTuning;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -54,6 +57,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...(options.demoToken ? { demoToken: sim.tokens.primary } : {}),
     upstream: options.upstream,
     logStream: options.logStream,
+    tasks: options.tasks,
   });
   const url = await gateway.listen(0, '127.0.0.1');
   const token = sim.tokens.primary;

@@ -114,7 +114,10 @@ describe('taskUpdates over SSE', () => {
     const singleCalls = statusCalls(stack, single);
     const manyCalls = statusCalls(stack, many);
     expect(singleCalls).toBeGreaterThan(0);
-    expect(manyCalls).toBeLessThanOrEqual(2 * singleCalls);
+    // On a loaded machine some of the 50 connect only after the task ended: each of those starts a poller of its
+    // own that polls once and sees the terminal state (their stream is that one event). Everyone else shared one.
+    const lateJoiners = manyEvents.filter((events) => events.length === 1).length;
+    expect(manyCalls).toBeLessThanOrEqual(2 * singleCalls + lateJoiners);
   });
 
   it('stops polling within one interval after the last subscriber leaves', async () => {

@@ -43,7 +43,8 @@ describe('taskUpdates over graphql-transport-ws', () => {
   const metrics = () => stack.gateway.services.metrics;
 
   it('streams progress with the token from connection_init and completes after SUCCEEDED', async () => {
-    stack.sim.configure({ taskDurationMs: TASK_MS });
+    // Longer than the others: on a loaded machine the socket may open late into an 800 ms task.
+    stack.sim.configure({ taskDurationMs: 3 * TASK_MS });
     const taskId = await startRun(stack);
     const client = wsClient(stack);
     const events = await wsEvents(client, taskId);

@@ -3,7 +3,9 @@
  * a minute per credential, so N browser tabs on one deployment must cost one poll per interval, not N.
  *
  * A TaskPoller has no timer of its own until its first subscriber arrives, and none after its last one leaves:
- * it is created by the TaskWatcher for the first subscriber and stopped when the last one goes.
+ * it is created by the TaskWatcher for the first subscriber and stopped when the last one goes. Stopping aborts
+ * the poll in flight, including one still queued for a budget slot, so nothing reaches EPMware afterwards
+ * (issue #11: a stopped poller used to send its queued polls for up to a minute).
  */
 
 import { type ErrorCode, GatewayError, UpstreamError } from '../errors.ts';
@@ -24,8 +26,21 @@ export interface TaskSubscriber {
   end(error?: Error): void;
 }
 
+/**
+ * What the TaskWatcher keeps per (credential, task): the in-process TaskPoller, or with Redis the SharedTaskPoller
+ * that polls only while it holds the task's lease and otherwise relays what the holder publishes.
+ */
+export interface TaskFeed {
+  readonly stopped: boolean;
+  add(subscriber: TaskSubscriber): void;
+  remove(subscriber: TaskSubscriber): void;
+  /** Ends every subscriber's watch without an error (gateway shutdown) and stops. */
+  close(): void;
+}
+
 export interface TaskPollerOptions {
-  fetchStatus: () => Promise<EpmTaskStatus>;
+  /** One poll. `signal` aborts it when the poller stops, whether it waits for a budget slot or is on the wire. */
+  fetchStatus: (signal: AbortSignal) => Promise<EpmTaskStatus>;
   intervalMs: number;
   /** Longest wait between two polls while EPMware keeps failing. */
   maxBackoffMs: number;
@@ -33,13 +48,20 @@ export interface TaskPollerOptions {
   failureBudgetMs: number;
   /** Called once, when the poller stops for good. */
   onStop: () => void;
+  /**
+   * Asked before each poll: false skips this one (the next is an interval later). A SharedTaskPoller says false
+   * while it cannot be sure it still holds the task's lease, so two instances never poll the same task at once.
+   */
+  mayPoll?: () => boolean;
 }
 
-export class TaskPoller {
+export class TaskPoller implements TaskFeed {
   readonly #options: TaskPollerOptions;
   readonly #subscribers = new Set<TaskSubscriber>();
   #latest: EpmTaskStatus | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Aborts the poll in flight (queued for a budget slot or sent): a stopped poller sends nothing more. */
+  readonly #abort = new AbortController();
   #started = false;
   #stopped = false;
   /** When the current run of transient failures began; undefined while polls succeed. */
@@ -79,9 +101,13 @@ export class TaskPoller {
   async #poll(): Promise<void> {
     this.#timer = undefined;
     const startedAt = Date.now();
+    if (this.#options.mayPoll && !this.#options.mayPoll()) {
+      this.#schedule(this.#options.intervalMs);
+      return;
+    }
     let task: EpmTaskStatus;
     try {
-      task = await this.#options.fetchStatus();
+      task = await this.#options.fetchStatus(this.#abort.signal);
     } catch (error) {
       if (!this.#stopped) this.#failed(error instanceof Error ? error : new Error(String(error)), startedAt);
       return;
@@ -95,7 +121,7 @@ export class TaskPoller {
       this.#latest = task;
       for (const subscriber of [...this.#subscribers]) subscriber.next(task);
     }
-    if (taskState(task.status) !== 'RUNNING') {
+    if (isFinal(task)) {
       this.close();
       return;
     }
@@ -136,15 +162,21 @@ export class TaskPoller {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#abort.abort(new Error('task poller stopped'));
     this.#options.onStop();
   }
 }
 
 /** What a subscriber sees change: state, percentCompleted and message (not the raw P/R code behind RUNNING). */
-function sameProgress(a: EpmTaskStatus, b: EpmTaskStatus): boolean {
+export function sameProgress(a: EpmTaskStatus, b: EpmTaskStatus): boolean {
   return (
     taskState(a.status) === taskState(b.status) &&
     percentCompleted(a.percentCompleted) === percentCompleted(b.percentCompleted) &&
     (a.message ?? null) === (b.message ?? null)
   );
+}
+
+/** SUCCEEDED or FAILED: nothing will change any more. */
+export function isFinal(task: EpmTaskStatus): boolean {
+  return taskState(task.status) !== 'RUNNING';
 }

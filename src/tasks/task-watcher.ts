@@ -1,54 +1,118 @@
 /**
- * The registry of task pollers: one TaskPoller per (credential, task), shared by every subscriber of that pair.
- * Keys use the credential's fingerprint, so two tokens watching the same task id never share what was fetched.
- * Each subscriber gets its own stream, a Repeater that leaves its poller when the subscriber goes away.
+ * The registry of task pollers: one feed per (credential, task), shared by every subscriber of that pair on this
+ * instance. Keys use the credential's fingerprint, so two tokens watching the same task id never share what was
+ * fetched. Without Redis a feed is a TaskPoller; with Redis it is a SharedTaskPoller, which polls only while this
+ * instance holds the task's lease. Each subscriber gets its own stream, a Repeater that leaves its feed when the
+ * subscriber goes away.
+ *
+ * The registry is bounded: at most `maxPollers` tasks watched at once (default 10,000); a watch that would need
+ * one more is refused with RATE_LIMITED before anything is polled. (The per-socket cap lives in the WebSocket
+ * transport; an SSE request carries one subscription, so this cap covers SSE.)
  */
+import { randomUUID } from 'node:crypto';
 import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
+import { GatewayError } from '../errors.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { RedisConnection } from '../redis/connection.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
 import type { Credential } from '../upstream/credential.ts';
 import { Epmware } from '../upstream/epmware.ts';
 import type { EpmTaskStatus } from '../upstream/types.ts';
-import { TaskPoller, type TaskSubscriber } from './task-poller.ts';
+import { type PollerRole, SharedTaskPoller } from './shared-task-poller.ts';
+import { TaskFanout } from './task-fanout.ts';
+import { TaskLease } from './task-lease.ts';
+import { type TaskFeed, TaskPoller, type TaskSubscriber } from './task-poller.ts';
 
 /** What a watch yields: the task (first as it is now, then after each change), or the error that ended it. */
 export type TaskUpdate = EpmTaskStatus | Error;
 
-export interface TaskWatcherOptions {
-  upstream: UpstreamClient;
-  metrics: GatewayMetrics;
-  /** TASK_POLL_INTERVAL_MS. */
-  intervalMs: number;
+/** Tasks watched at once per instance, whatever the number of subscribers (issue #11: ~27 KB each). */
+export const DEFAULT_MAX_POLLERS = 10_000;
+
+export interface TaskWatcherTuning {
   /** Default: 8 intervals. */
   maxBackoffMs?: number;
   /** Default: max(10 intervals, 30 s). */
   failureBudgetMs?: number;
+  /** Tasks watched at once on this instance; default DEFAULT_MAX_POLLERS. */
+  maxPollers?: number;
+}
+
+export interface TaskWatcherOptions extends TaskWatcherTuning {
+  upstream: UpstreamClient;
+  metrics: GatewayMetrics;
+  /** TASK_POLL_INTERVAL_MS. */
+  intervalMs: number;
+  /** REDIS_URL's connection: one poller per task across instances. null or absent: in-process only. */
+  redis?: RedisConnection | null;
 }
 
 export class TaskWatcher {
   readonly #options: Required<TaskWatcherOptions>;
-  readonly #pollers = new Map<string, TaskPoller>();
+  readonly #feeds = new Map<string, TaskFeed>();
+  readonly #roles = new Map<PollerRole, number>();
+  readonly #fanout: TaskFanout | null;
+  readonly #instanceId = randomUUID();
+  readonly #unlisten: () => void;
   #closed = false;
 
   constructor(options: TaskWatcherOptions) {
     const { intervalMs } = options;
     this.#options = {
       ...options,
+      redis: options.redis ?? null,
       maxBackoffMs: options.maxBackoffMs ?? 8 * intervalMs,
       failureBudgetMs: options.failureBudgetMs ?? Math.max(10 * intervalMs, 30_000),
+      maxPollers: options.maxPollers ?? DEFAULT_MAX_POLLERS,
     };
+    const { redis } = this.#options;
+    this.#fanout = redis ? new TaskFanout(redis) : null;
+    // Redis came back (or went): every shared feed decides at once whether it polls, instead of at its next tick.
+    this.#unlisten =
+      redis?.onStateChange(() => {
+        for (const feed of this.#feeds.values()) if (feed instanceof SharedTaskPoller) feed.retick();
+      }) ?? (() => {});
   }
 
-  /** Pollers running now (one per credential and task). */
+  /** Tasks watched on this instance now (one feed per credential and task). */
   get pollerCount(): number {
-    return this.#pollers.size;
+    return this.#feeds.size;
+  }
+
+  /** Of those, how many poll EPMware from here (with Redis: the leases held, plus any solo while it is away). */
+  get pollingCount(): number {
+    let count = 0;
+    for (const feed of this.#feeds.values()) if (!(feed instanceof SharedTaskPoller) || feed.polling) count++;
+    return count;
+  }
+
+  /** Leases held and valid on this instance now: across instances sharing a Redis, at most one per task. */
+  get leasesHeld(): number {
+    let count = 0;
+    for (const feed of this.#feeds.values()) if (feed instanceof SharedTaskPoller && feed.leading) count++;
+    return count;
+  }
+
+  /** Whether task polls are coordinated through Redis right now (false without REDIS_URL or while it is away). */
+  get sharing(): boolean {
+    return this.#options.redis?.isUp() ?? false;
+  }
+
+  /** How many shared feeds are in each role (tests and benchmarks watch the hand-over). */
+  roleCount(role: PollerRole): number {
+    return this.#roles.get(role) ?? 0;
   }
 
   /**
    * One subscriber's stream. It polls nothing until first pulled; returning it (client unsubscribed or
-   * disconnected) leaves the poller, which stops with its last subscriber.
+   * disconnected) leaves the feed, which stops with its last subscriber. Over the poller cap it throws
+   * RATE_LIMITED at once, so the client gets an error instead of a stream.
    */
   watch(credential: Credential, taskId: string): Repeater<TaskUpdate> {
+    const key = `${credential.fingerprint}\u0000${taskId}`;
+    if (!this.#closed && !this.#feeds.has(key) && this.#feeds.size >= this.#options.maxPollers) {
+      throw this.#overCap();
+    }
     // A sliding buffer of one: a slow client gets the newest progress, never a backlog of stale ones.
     return new Repeater<TaskUpdate>(async (push, stop) => {
       if (this.#closed) return stop();
@@ -59,12 +123,17 @@ export class TaskWatcher {
           stop();
         },
       };
-      const poller = this.#pollerFor(credential, taskId);
+      // Checked again: many streams may have been handed out before the first of them was pulled.
+      const feed = this.#feedFor(key, credential, taskId);
+      if (!feed) {
+        void push(this.#overCap());
+        return stop();
+      }
       const { activeSubscriptions } = this.#options.metrics;
       activeSubscriptions.inc();
-      poller.add(subscriber);
+      feed.add(subscriber);
       await stop;
-      poller.remove(subscriber);
+      feed.remove(subscriber);
       activeSubscriptions.dec();
     }, new SlidingBuffer(1));
   }
@@ -75,29 +144,79 @@ export class TaskWatcher {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const poller of [...this.#pollers.values()]) poller.close();
+    this.#unlisten();
+    for (const feed of [...this.#feeds.values()]) feed.close();
     await new Promise((resolve) => setImmediate(resolve));
   }
 
-  #pollerFor(credential: Credential, taskId: string): TaskPoller {
-    const key = `${credential.fingerprint}\u0000${taskId}`;
-    const running = this.#pollers.get(key);
+  #overCap(): GatewayError {
+    return new GatewayError(
+      'RATE_LIMITED',
+      `This gateway is watching ${this.#options.maxPollers} tasks, its limit: try again when a watch ends`,
+    );
+  }
+
+  #feedFor(key: string, credential: Credential, taskId: string): TaskFeed | undefined {
+    const running = this.#feeds.get(key);
     if (running && !running.stopped) return running;
-    const { upstream, metrics, intervalMs, maxBackoffMs, failureBudgetMs } = this.#options;
+    if (this.#feeds.size >= this.#options.maxPollers) return undefined;
+    const { metrics } = this.#options;
+    const onStop = () => {
+      if (this.#feeds.get(key) === feed) this.#feeds.delete(key);
+      metrics.activePollers.dec();
+    };
+    const feed = this.#fanout
+      ? this.#sharedFeed(this.#fanout, credential, taskId, onStop)
+      : this.#poller(credential, taskId, onStop);
+    this.#feeds.set(key, feed);
+    metrics.activePollers.inc();
+    return feed;
+  }
+
+  #poller(credential: Credential, taskId: string, onStop: () => void, mayPoll?: () => boolean): TaskPoller {
+    const { upstream, intervalMs, maxBackoffMs, failureBudgetMs } = this.#options;
     const epmware = new Epmware(upstream, credential);
-    const poller = new TaskPoller({
-      // 'background': when the credential's budget is short, interactive queries go first.
-      fetchStatus: () => epmware.taskStatus(taskId, 'background'),
+    return new TaskPoller({
+      // 'background': when the credential's budget is short, interactive queries go first. The signal withdraws
+      // a poll still waiting for its slot (or on the wire) when the poller stops.
+      fetchStatus: (signal) => epmware.taskStatus(taskId, 'background', signal),
       intervalMs,
       maxBackoffMs,
       failureBudgetMs,
-      onStop: () => {
-        if (this.#pollers.get(key) === poller) this.#pollers.delete(key);
-        metrics.activePollers.dec();
+      onStop,
+      mayPoll,
+    });
+  }
+
+  #sharedFeed(
+    fanout: TaskFanout,
+    credential: Credential,
+    taskId: string,
+    onStop: () => void,
+  ): SharedTaskPoller {
+    const { redis, intervalMs } = this.#options;
+    if (!redis) throw new Error('shared task feed without Redis');
+    const lease = new TaskLease(redis, this.#instanceId, credential.fingerprint, taskId, {
+      // Renewed every half interval; a dead holder is replaced within 1.5 + 0.5 = 2 intervals.
+      leaseTtlMs: Math.ceil(1.5 * intervalMs),
+      // Late subscribers (also after the end) get the last status; nothing stays once nobody has renewed it.
+      lastTtlMs: Math.max(60_000, 30 * intervalMs),
+    });
+    return new SharedTaskPoller({
+      redis,
+      lease,
+      fanout,
+      intervalMs,
+      startPolling: (sink, mayPoll) => {
+        const poller = this.#poller(credential, taskId, () => {}, mayPoll);
+        poller.add(sink);
+        return poller;
+      },
+      onStop,
+      onRole: (from, to) => {
+        if (from !== 'starting') this.#roles.set(from, (this.#roles.get(from) ?? 1) - 1);
+        if (to !== 'starting') this.#roles.set(to, (this.#roles.get(to) ?? 0) + 1);
       },
     });
-    this.#pollers.set(key, poller);
-    metrics.activePollers.inc();
-    return poller;
   }
 }

@@ -12,7 +12,7 @@ import { type Extra, useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import { type Context, createContext, type Services } from '../context.ts';
-import { findGatewayError, toGraphQLError } from '../errors.ts';
+import { findGatewayError, GatewayError, toGraphQLError } from '../errors.ts';
 import { parseAuthorization } from '../upstream/credential.ts';
 
 export interface WebSocketTransport {
@@ -30,6 +30,11 @@ const GRAPHQL_PATH = '/graphql';
 const GATEWAY_CONTEXT = Symbol('gateway.webSocketContext');
 /** A subscribe message is a document and its variables: far below ws' 100 MiB default. */
 const MAX_MESSAGE_BYTES = 1024 * 1024;
+/**
+ * Operations open at once on one socket (issue #11: 10,000 subscriptions on one socket started 10,000 pollers).
+ * Beyond it an operation is answered RATE_LIMITED and the socket stays open for the others.
+ */
+export const MAX_OPERATIONS_PER_SOCKET = 100;
 /** How long close() waits for clients to see `complete` and then the close frame. */
 const SHUTDOWN_GRACE_MS = 1_000;
 
@@ -72,6 +77,10 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
         connections.delete(ctx);
       },
       async onSubscribe(ctx, _id, payload) {
+        // graphql-ws has already registered this operation in ctx.subscriptions: more than the cap means one too many.
+        if (Object.keys(ctx.subscriptions).length > MAX_OPERATIONS_PER_SOCKET) {
+          return [tooManyOperations()];
+        }
         try {
           const context = createContext(services, {
             authorization: ctx.extra.authorization,
@@ -188,6 +197,15 @@ function originOf(request: IncomingMessage): string {
 
 function pathOf(request: IncomingMessage): string {
   return (request.url ?? '/').split('?')[0] ?? '/';
+}
+
+function tooManyOperations(): GraphQLError {
+  return toGraphQLError(
+    new GatewayError(
+      'RATE_LIMITED',
+      `At most ${MAX_OPERATIONS_PER_SOCKET} operations may be open at once on one WebSocket: complete one first`,
+    ),
+  );
 }
 
 /** A document that does not parse (or is over a parser limit), with the code HTTP requests get for it. */

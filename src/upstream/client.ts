@@ -198,7 +198,9 @@ export class UpstreamClient {
         this.invalidate(call.credential, [modulePrefix(call.path)]);
       }
     }
-    if (!this.#reads) return this.#fetch(call, call.signal);
+    // A caller that may abort (a task poll whose last watcher left) runs its own request, so aborting it withdraws
+    // its budget claim and its request; a shared flight could not be withdrawn for one caller.
+    if (!this.#reads || call.signal) return this.#fetch(call, call.signal);
     const key = readKey(call.credential.fingerprint, call.method, call.path, call.query);
     const scope = { fingerprint: call.credential.fingerprint, path: call.path };
     const cache = isCacheablePath(call.path) ? this.#cache : null;

@@ -62,13 +62,18 @@ export class Epmware {
   ) {}
 
   // Task
-  async taskStatus(taskId: string, priority: Priority = 'interactive'): Promise<EpmTaskStatus> {
+  async taskStatus(
+    taskId: string,
+    priority: Priority = 'interactive',
+    signal?: AbortSignal,
+  ): Promise<EpmTaskStatus> {
     return this.client.json({
       method: 'GET',
       path: `/task/get_status/${pathSegment(taskId, 'taskId')}`,
       endpoint: 'task/get_status',
       credential: this.credential,
       priority,
+      signal,
     });
   }
 
