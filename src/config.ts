@@ -2,6 +2,8 @@
  * Configuration from the environment, exactly as the contract lists it. A bad value stops start-up with one line
  * naming the variable: a gateway that starts half-configured fails later, in front of a user.
  */
+import { loadPersistedDocuments, ManifestError, PersistedDocuments } from './persisted/manifest.ts';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Config {
@@ -33,6 +35,10 @@ export interface Config {
   redisKeyPrefix: string;
   /** GATEWAY_INSTANCES: how many instances split the budget while Redis is unreachable. */
   gatewayInstances: number;
+  /** PERSISTED_DOCUMENTS, loaded and checked at start-up (empty when unset). */
+  persistedDocuments: PersistedDocuments;
+  /** PERSISTED_DOCUMENTS_ONLY: refuse every document that is not in the manifest (introspection excepted). */
+  persistedDocumentsOnly: boolean;
 }
 
 export class ConfigError extends Error {
@@ -164,7 +170,27 @@ function otlpEndpoint(env: Env): URL | null {
   return httpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ?? tracesOnly;
 }
 
+function persistedDocuments(env: Env, name: string): PersistedDocuments {
+  const path = read(env, name);
+  if (path === undefined) return new PersistedDocuments();
+  try {
+    return loadPersistedDocuments(path);
+  } catch (error) {
+    if (error instanceof ManifestError) throw new ConfigError(name, error.message);
+    throw error;
+  }
+}
+
+function persistedDocumentsOnly(env: Env, name: string, manifest: PersistedDocuments): boolean {
+  const only = boolean(env, name, false);
+  // Only-persisted with no manifest would refuse every operation: surely a deployment mistake.
+  if (only && manifest.size === 0)
+    throw new ConfigError(name, 'needs PERSISTED_DOCUMENTS with at least one document');
+  return only;
+}
+
 export function loadConfig(env: Env): Config {
+  const manifest = persistedDocuments(env, 'PERSISTED_DOCUMENTS');
   return {
     epmwareUrl: httpUrl(env, 'EPMWARE_URL'),
     epmwareToken: read(env, 'EPMWARE_TOKEN') ?? null,
@@ -185,5 +211,7 @@ export function loadConfig(env: Env): Config {
     redisUrl: redisUrl(env, 'REDIS_URL'),
     redisKeyPrefix: keyPrefix(env, 'REDIS_KEY_PREFIX'),
     gatewayInstances: integer(env, 'GATEWAY_INSTANCES', 1, { min: 1 }),
+    persistedDocuments: manifest,
+    persistedDocumentsOnly: persistedDocumentsOnly(env, 'PERSISTED_DOCUMENTS_ONLY', manifest),
   };
 }

@@ -17,6 +17,7 @@ import { logHttpExchange, REQUEST_ID_HEADER, requestIdFrom } from './plugins/req
 import { connectRedis } from './redis/connection.ts';
 import { EXPORT_FILE_ROUTE, handleExportDownload } from './routes/export-download.ts';
 import { handleOperations } from './routes/operations.ts';
+import { handleReport, REPORT_ROUTE } from './routes/reports.ts';
 import { sendJson } from './routes/respond.ts';
 import { schema } from './schema/index.ts';
 import { TaskWatcher, type TaskWatcherTuning } from './tasks/task-watcher.ts';
@@ -100,6 +101,12 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     if (path === '/graphql') return void yoga(req, res, { requestId });
     const download = EXPORT_FILE_ROUTE.exec(path);
     if (download?.[1]) return void handleExportDownload(download[1], req, res, services);
+    const report = REPORT_ROUTE.exec(path);
+    if (report) {
+      return void handleReport(report, req, res, services, async (request) =>
+        yoga.fetch(request, { requestId }),
+      );
+    }
     void handleOperations(path, req, res, services).then((handled) => {
       if (!handled) sendJson(res, 404, { code: 'NOT_FOUND', message: `No route for ${req.method} ${path}` });
     });

@@ -1,7 +1,10 @@
 /**
- * A real front-end client, urql (@urql/core), used as its documentation shows: Relay-style pagination with
- * pageInfo.endCursor / after, an error's extensions.code through CombinedError, and a subscription over graphql-ws
- * (urql's subscriptionExchange forwarding to a graphql-ws client) with the token in the connection_init payload.
+ * A real front-end client, urql (@urql/core), used as its documentation shows, running from the trusted-documents
+ * manifest `npm run documents` builds (examples/operations/), against a gateway in only-persisted mode: queries and
+ * mutations go by id through @urql/exchange-persisted (APQ's sha256Hash, no document text), the subscription's text
+ * is a manifest document. Covered: Relay-style pagination with pageInfo.endCursor / after, an error's
+ * extensions.code through CombinedError, a subscription over graphql-ws (urql's subscriptionExchange forwarding to a
+ * graphql-ws client) with the token in the connection_init payload, and a document outside the manifest refused.
  */
 import {
   Client,
@@ -11,25 +14,40 @@ import {
   type OperationResult,
   subscriptionExchange,
 } from '@urql/core';
+import { persistedExchange } from '@urql/exchange-persisted';
+import { type DocumentNode, getOperationAST } from 'graphql';
 import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { nameKey } from '../src/directory.ts';
 import { type Stack, startStack } from './harness.ts';
+import { writeManifestFile } from './persisted-fixture.ts';
 
 let stack: Stack;
 const openWsClients: WsClient[] = [];
+const manifest = writeManifestFile();
+/** What urql sent over HTTP, to show that it sent ids and no document text. */
+const sent: Array<{ method: string; url: string; body: string | null }> = [];
 
 beforeAll(async () => {
   stack = await startStack({
     simulator: { taskDurationMs: 2_000 },
-    env: { TASK_POLL_INTERVAL_MS: '100', CACHE_TTL_MS: '0' },
+    env: {
+      TASK_POLL_INTERVAL_MS: '100',
+      CACHE_TTL_MS: '0',
+      PERSISTED_DOCUMENTS: manifest.path,
+      PERSISTED_DOCUMENTS_ONLY: 'true',
+    },
   });
 });
 afterEach(async () => {
   await Promise.all(openWsClients.splice(0).map((client) => client.dispose()));
+  sent.length = 0;
 });
-afterAll(() => stack.close());
+afterAll(async () => {
+  await stack.close();
+  manifest.remove();
+});
 
 /** graphql-ws as urql's docs set it up; the token travels in connection_init, as the contract says. */
 function wsClient(connectionParams?: Record<string, unknown>): WsClient {
@@ -43,15 +61,27 @@ function wsClient(connectionParams?: Record<string, unknown>): WsClient {
   return client;
 }
 
+/** The manifest id of a document, by its operation name ('' for a document the manifest does not have). */
+async function manifestId(_query: string, document: DocumentNode): Promise<string> {
+  const name = getOperationAST(document)?.name?.value;
+  try {
+    return name ? manifest.idOf(name) : '';
+  } catch {
+    return '';
+  }
+}
+
 /**
- * An urql Client as a front-end app creates one, with urql's defaults (queries as GET within the URL limit): the
- * token as a header, subscriptions over graphql-ws.
+ * An urql Client as a front-end app with a persisted-documents build creates one: urql's defaults (queries as GET
+ * within the URL limit), ids instead of documents for queries and mutations, the token as a header, subscriptions
+ * over graphql-ws.
  */
 function urqlClient(ws: WsClient = wsClient({ authorization: `Token ${stack.token}` })): Client {
   return new Client({
     url: stack.url.href,
     exchanges: [
       cacheExchange,
+      persistedExchange({ enforcePersistedQueries: true, enableForMutation: true, generateHash: manifestId }),
       fetchExchange,
       subscriptionExchange({
         forwardSubscription(request) {
@@ -61,28 +91,33 @@ function urqlClient(ws: WsClient = wsClient({ authorization: `Token ${stack.toke
       }),
     ],
     fetchOptions: () => ({ headers: { authorization: `Token ${stack.token}` } }),
+    fetch: (input, init) => {
+      sent.push({ method: init?.method ?? 'GET', url: String(input), body: (init?.body as string) ?? null });
+      return fetch(input, init);
+    },
     requestPolicy: 'network-only',
   });
 }
 
-const USERS_PAGE = gql`
-  query UsersPage($first: Int!, $after: String) {
-    users(first: $first, after: $after, orderBy: { field: USER_NAME, direction: ASC }) {
-      totalCount
-      pageInfo {
-        hasNextPage
-        endCursor
-      }
-      edges {
-        cursor
-        node {
-          id
-          userName
-        }
-      }
-    }
+/** Every HTTP request urql made named a manifest document by its hash and carried no document text. */
+function expectOnlyIdsSent(): void {
+  expect(sent.length).toBeGreaterThan(0);
+  for (const request of sent) {
+    const url = new URL(request.url);
+    const params = request.body
+      ? (JSON.parse(request.body) as { query?: string; extensions?: Record<string, unknown> })
+      : {
+          query: url.searchParams.get('query') ?? undefined,
+          extensions: JSON.parse(url.searchParams.get('extensions') ?? '{}') as Record<string, unknown>,
+        };
+    expect(params.query).toBeUndefined();
+    const hash = (params.extensions?.persistedQuery as { sha256Hash?: string } | undefined)?.sha256Hash;
+    expect(Object.keys(manifest.manifest)).toContain(hash);
   }
-`;
+}
+
+const USERS_PAGE = gql(manifest.textOf('UserAdminPage'));
+const BY_USER_NAME = { field: 'USER_NAME', direction: 'ASC' };
 
 type UsersPage = {
   users: {
@@ -92,25 +127,9 @@ type UsersPage = {
   };
 };
 
-const RUN_DEPLOYMENT = gql`
-  mutation Run($name: String!) {
-    runDeployment(name: $name) {
-      taskId
-      state
-    }
-  }
-`;
+const RUN_DEPLOYMENT = gql(manifest.textOf('StartDeployment'));
 
-const TASK_UPDATES = gql`
-  subscription Watch($taskId: ID!) {
-    taskUpdates(taskId: $taskId) {
-      taskId
-      state
-      percentCompleted
-      done
-    }
-  }
-`;
+const TASK_UPDATES = gql(manifest.textOf('DeploymentProgress'));
 
 type TaskUpdate = { taskId: string; state: string; percentCompleted: number; done: boolean };
 
@@ -129,7 +148,7 @@ describe('urql against the gateway', () => {
     let pages = 0;
     for (;;) {
       const result: OperationResult<UsersPage> = await client
-        .query<UsersPage>(USERS_PAGE, { first: 7, after })
+        .query<UsersPage>(USERS_PAGE, { first: 7, after, orderBy: BY_USER_NAME })
         .toPromise();
       expect(result.error).toBeUndefined();
       const users: UsersPage['users'] | undefined = result.data?.users;
@@ -149,6 +168,9 @@ describe('urql against the gateway', () => {
     const listCalls = stack.sim.requests({ method: 'GET', path: '/service/api/security/users' });
     expect(listCalls).toHaveLength(pages);
     expect(listCalls.every((call) => call.token === stack.token)).toBe(true);
+    // urql's default for queries: GET, here with only the document's hash.
+    expect(sent.every((request) => request.method === 'GET')).toBe(true);
+    expectOnlyIdsSent();
   });
 
   it("surfaces a mutation's error code as CombinedError.graphQLErrors[0].extensions.code", async () => {
@@ -171,6 +193,7 @@ describe('urql against the gateway', () => {
     const tooMany = await client.query(USERS_PAGE, { first: 5000 }).toPromise();
     expect(tooMany.error?.graphQLErrors[0]?.extensions.code).toBe('BAD_USER_INPUT');
     expect(stack.sim.requests()).toHaveLength(0);
+    expectOnlyIdsSent();
   });
 
   it('runs a deployment and follows its progress over graphql-ws until it is done', async () => {
@@ -243,5 +266,17 @@ describe('urql against the gateway', () => {
     const result = await client.query<UsersPage>(USERS_PAGE, { first: 3 }).toPromise();
     expect(result.error?.graphQLErrors[0]?.extensions.code).toBeUndefined();
     expect(result.data?.users.edges).toHaveLength(3);
+    expect(sent.map((request) => request.method)).toEqual(['GET']);
+    expectOnlyIdsSent();
+  });
+
+  it('a document outside the manifest is refused with PERSISTED_QUERY_REQUIRED before any upstream call', async () => {
+    const client = urqlClient();
+    stack.sim.clearRequests();
+    // No id for it, so urql sends its text, which only-persisted mode refuses.
+    const result = await client.query(gql`query Adhoc { users { totalCount } }`, {}).toPromise();
+    expect(result.data ?? null).toBeNull();
+    expect(result.error?.graphQLErrors[0]?.extensions.code).toBe('PERSISTED_QUERY_REQUIRED');
+    expect(stack.sim.requests()).toHaveLength(0);
   });
 });

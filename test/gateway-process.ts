@@ -23,6 +23,8 @@ const CONTRACT_VARIABLES = [
   'INTROSPECTION',
   'LOG_LEVEL',
   'MAX_UPSTREAM_CALLS_PER_OPERATION',
+  'PERSISTED_DOCUMENTS',
+  'PERSISTED_DOCUMENTS_ONLY',
 ];
 
 export const SOURCE_ENTRY = ['--import', 'tsx', 'src/main.ts'];

@@ -14,6 +14,7 @@ import { csrfPreventionPlugin } from './csrf.ts';
 import { deferStreamPlugins } from './defer-stream.ts';
 import { introspectionPlugins } from './introspection.ts';
 import { operationMetricsPlugin } from './operation-metrics.ts';
+import { persistedDocumentsPlugins } from './persisted-documents.ts';
 import { queryLimitsPlugin } from './query-limits.ts';
 import { operationLoggingPlugin } from './request-logging.ts';
 import { streamingUploadsPlugin } from './streaming-uploads.ts';
@@ -28,6 +29,8 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
       minBytesPerSec: config.uploadMinBytesPerSec,
       windowMs: config.uploadRateWindowMs,
     }),
+    // A documentId becomes the manifest's text before anything reads the document.
+    ...persistedDocumentsPlugins(config.persistedDocuments, config.persistedDocumentsOnly),
     queryLimitsPlugin({ hideFieldSuggestions: !config.introspection }),
     ...introspectionPlugins(config.introspection),
     upstreamDemandPlugin(config.maxUpstreamCallsPerOperation),
