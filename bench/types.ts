@@ -4,3 +4,8 @@ export interface BenchResult {
   table: string;
   notes?: string;
 }
+
+export interface BenchOptions {
+  /** Fewer sizes, rounds and seconds: the table in about a minute instead of several. */
+  quick?: boolean;
+}

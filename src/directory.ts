@@ -7,77 +7,26 @@
  * for every later field of the same request to see the change.
  */
 import DataLoader from 'dataloader';
+import {
+  type Index,
+  indexOf,
+  type Memberships,
+  type Mention,
+  membershipsOf,
+  NO_MENTIONS,
+  nameKey,
+} from './directory-indexes.ts';
 import { GatewayError } from './errors.ts';
 import type { Epmware } from './upstream/epmware.ts';
-import type { EpmGroup, EpmGroupMembers, EpmUser } from './upstream/types.ts';
+import type { EpmGroup, EpmUser } from './upstream/types.ts';
 
-/** The key a user or group name is matched by, across every endpoint. */
-export function nameKey(name: string): string {
-  return name.trim().toLowerCase();
-}
-
-export interface Index<T> {
-  list: T[];
-  byKey: Map<string, T>;
-}
-
-export interface Memberships {
-  /** group key -> member user keys */
-  usersByGroup: Map<string, string[]>;
-  /** user key -> group keys */
-  groupsByUser: Map<string, string[]>;
-  /** user or group key -> the name as the memberships answer spells it (members in upper case) */
-  spelling: { users: Map<string, string>; groups: Map<string, string> };
-  /** user key -> the user's group names as spelled, by name */
-  groupNamesByUser: Map<string, string[]>;
-  /** group key -> the member names as spelled, in EPMware's order */
-  memberNamesByGroup: Map<string, string[]>;
-}
-
-/** Inverts `GET /security/groups/users` (every group with its members) into both directions, keyed by nameKey. */
-function invert(entries: EpmGroupMembers[]): Memberships {
-  const usersByGroup = new Map<string, string[]>();
-  const groupsByUser = new Map<string, string[]>();
-  const memberNamesByGroup = new Map<string, string[]>();
-  const spelling = { users: new Map<string, string>(), groups: new Map<string, string>() };
-  for (const entry of entries) {
-    const groupKey = nameKey(entry.groupName);
-    spelling.groups.set(groupKey, entry.groupName);
-    const members = new Map<string, string>();
-    for (const member of entry.users) {
-      const userKey = nameKey(member);
-      if (members.has(userKey)) continue;
-      spelling.users.set(userKey, member);
-      members.set(userKey, member);
-    }
-    usersByGroup.set(groupKey, [...members.keys()]);
-    memberNamesByGroup.set(groupKey, [...members.values()]);
-    for (const member of members.keys()) {
-      const groups = groupsByUser.get(member);
-      if (groups) groups.push(groupKey);
-      else groupsByUser.set(member, [groupKey]);
-    }
-  }
-  const groupNamesByUser = new Map<string, string[]>();
-  for (const [userKey, groupKeys] of groupsByUser) {
-    groupKeys.sort();
-    groupNamesByUser.set(
-      userKey,
-      groupKeys.map((groupKey) => spelling.groups.get(groupKey) ?? groupKey),
-    );
-  }
-  return { usersByGroup, groupsByUser, spelling, groupNamesByUser, memberNamesByGroup };
-}
-
-function index<T>(list: T[], name: (item: T) => string): Index<T> {
-  return { list, byKey: new Map(list.map((item) => [nameKey(name(item)), item])) };
-}
+export { type Index, type Memberships, type Mention, mention, nameKey } from './directory-indexes.ts';
 
 /**
  * A user's groups in one order whichever endpoint answered (the per-user endpoint lists them in assignment
  * order, the inverted map in the groups' order): by name, case-insensitively.
  */
-function byName(names: string[]): string[] {
+function byName(names: readonly string[]): string[] {
   return names
     .map((name) => [nameKey(name), name] as const)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -98,19 +47,22 @@ function noneWhenUnknown(error: unknown): string[] {
 
 export class SecurityDirectory {
   #users = new Map<string, Promise<Index<EpmUser>>>();
+  /** The users lists this request already holds, so fields can read them without a promise each. */
+  #usersSettled = new Map<string, Index<EpmUser>>();
   #groups: Promise<Index<EpmGroup>> | undefined;
+  #groupsSettled: Index<EpmGroup> | undefined;
   #memberships: Promise<Memberships> | undefined;
   #settled: Memberships | undefined;
   /** Answers of the one-user and one-group membership endpoints, by key. */
-  #groupsOfOne = new Map<string, Promise<string[]>>();
-  #membersOfOne = new Map<string, Promise<string[]>>();
+  #groupsOfOne = new Map<string, Promise<readonly string[]>>();
+  #membersOfOne = new Map<string, Promise<readonly string[]>>();
 
   // Batching only (cache: false): the caching lives in the maps above, which forget() clears. A DataLoader
   // cache would keep serving a membership a mutation in the same request has just changed.
-  #groupsOf = new DataLoader<string, string[], string>((names) => this.#loadGroupsOf(names), {
+  #groupsOf = new DataLoader<string, readonly string[], string>((names) => this.#loadGroupsOf(names), {
     cache: false,
   });
-  #membersOf = new DataLoader<string, string[], string>((names) => this.#loadMembersOf(names), {
+  #membersOf = new DataLoader<string, readonly string[], string>((names) => this.#loadMembersOf(names), {
     cache: false,
   });
 
@@ -121,25 +73,48 @@ export class SecurityDirectory {
     const key = userType ?? '';
     let entry = this.#users.get(key);
     if (!entry) {
-      entry = this.epmware()
+      const fetched: Promise<Index<EpmUser>> = this.epmware()
         .listUsers(userType)
-        .then((list) => index(list, (user) => user.userName));
+        .then((list) => {
+          const users = indexOf(list, (user) => user.userName);
+          // A forget() meanwhile wins.
+          if (this.#users.get(key) === fetched) this.#usersSettled.set(key, users);
+          return users;
+        });
+      entry = fetched;
       this.#users.set(key, entry);
     }
     return entry;
   }
 
+  /** users() without waiting, once this request holds that list (undefined before). */
+  usersNow(userType?: string): Index<EpmUser> | undefined {
+    return this.#usersSettled.get(userType ?? '');
+  }
+
   groups(): Promise<Index<EpmGroup>> {
-    this.#groups ??= this.epmware()
-      .listGroups()
-      .then((list) => index(list, (group) => group.name));
+    if (!this.#groups) {
+      const fetched: Promise<Index<EpmGroup>> = this.epmware()
+        .listGroups()
+        .then((list) => {
+          const groups = indexOf(list, (group) => group.name);
+          if (this.#groups === fetched) this.#groupsSettled = groups;
+          return groups;
+        });
+      this.#groups = fetched;
+    }
     return this.#groups;
+  }
+
+  /** groups() without waiting, once this request holds the list (undefined before). */
+  groupsNow(): Index<EpmGroup> | undefined {
+    return this.#groupsSettled;
   }
 
   /** Every group's members in one call, inverted so a user's groups cost nothing more. */
   memberships(): Promise<Memberships> {
     if (!this.#memberships) {
-      const fetched = this.epmware().groupMembers().then(invert);
+      const fetched = this.epmware().groupMembers().then(membershipsOf);
       this.#memberships = fetched;
       // Remembered once settled, so fields can read it without a promise each (see groupsOfNow); a forget()
       // meanwhile wins.
@@ -154,12 +129,12 @@ export class SecurityDirectory {
   }
 
   /** The names of a user's groups, as EPMware spells them, by name. Calls made in one tick are answered together. */
-  groupsOf(userName: string): Promise<string[]> {
+  groupsOf(userName: string): Promise<readonly string[]> {
     return this.#groupsOf.load(userName);
   }
 
   /** The names of a group's members, as EPMware spells them (upper case). Batched like groupsOf. */
-  membersOf(groupName: string): Promise<string[]> {
+  membersOf(groupName: string): Promise<readonly string[]> {
     return this.#membersOf.load(groupName);
   }
 
@@ -167,19 +142,21 @@ export class SecurityDirectory {
    * groupsOf without waiting, once this request holds every membership (undefined before). A nested query asks
    * this tens of thousands of times; answering synchronously spares a promise and a batch each time.
    */
-  groupsOfNow(userName: string): string[] | undefined {
-    return this.#settled && (this.#settled.groupNamesByUser.get(nameKey(userName)) ?? []);
+  groupsOfNow(userKey: string): readonly Mention[] | undefined {
+    return this.#settled && (this.#settled.groupMentionsByUser.get(userKey) ?? NO_MENTIONS);
   }
 
-  /** membersOf without waiting, once this request holds every membership (undefined before). */
-  membersOfNow(groupName: string): string[] | undefined {
-    return this.#settled && (this.#settled.memberNamesByGroup.get(nameKey(groupName)) ?? []);
+  /** membersOf without waiting, once this request holds every membership (undefined before). Keyed by nameKey. */
+  membersOfNow(groupKey: string): readonly Mention[] | undefined {
+    return this.#settled && (this.#settled.memberMentionsByGroup.get(groupKey) ?? NO_MENTIONS);
   }
 
   /** After a write: the next read in this request fetches afresh. */
   forget(): void {
     this.#users.clear();
+    this.#usersSettled.clear();
     this.#groups = undefined;
+    this.#groupsSettled = undefined;
     this.#memberships = undefined;
     this.#settled = undefined;
     this.#groupsOfOne.clear();
@@ -191,7 +168,7 @@ export class SecurityDirectory {
   // nested query) take the whole map in one call instead: N calls would spend the credential's budget (100 a
   // minute) far faster than the bytes cost. Once this request holds the whole map, it answers everyone for free.
   // The price: a query that goes deeper from one user makes one small extra call before it needs the map.
-  async #loadGroupsOf(names: readonly string[]): Promise<Array<string[] | Error>> {
+  async #loadGroupsOf(names: readonly string[]): Promise<Array<readonly string[] | Error>> {
     const lone = loneName(names);
     if (lone !== undefined && !this.#memberships) {
       const key = nameKey(lone);
@@ -210,7 +187,7 @@ export class SecurityDirectory {
   }
 
   /** The same choice for groups: one group's members alone, or every group's at once. */
-  async #loadMembersOf(names: readonly string[]): Promise<Array<string[] | Error>> {
+  async #loadMembersOf(names: readonly string[]): Promise<Array<readonly string[] | Error>> {
     const lone = loneName(names);
     if (lone !== undefined && !this.#memberships) {
       const key = nameKey(lone);

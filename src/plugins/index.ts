@@ -15,6 +15,7 @@ import { deferStreamPlugins } from './defer-stream.ts';
 import { introspectionPlugins } from './introspection.ts';
 import { operationMetricsPlugin } from './operation-metrics.ts';
 import { persistedDocumentsPlugins } from './persisted-documents.ts';
+import { queryJitPlugin } from './query-jit.ts';
 import { queryLimitsPlugin } from './query-limits.ts';
 import { operationLoggingPlugin } from './request-logging.ts';
 import { streamingUploadsPlugin } from './streaming-uploads.ts';
@@ -41,5 +42,7 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
     ...deferStreamPlugins(maskGatewayError),
     // Request and operation spans, only when OTEL_EXPORTER_OTLP_ENDPOINT started tracing (observability/tracing.ts).
     ...tracingPlugins(),
+    // Last: it only swaps the executor of queries (see query-jit.ts).
+    queryJitPlugin(),
   ];
 }

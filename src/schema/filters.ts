@@ -94,10 +94,10 @@ export function matchesCombined<T, F extends Combinators<F>>(
 
 /** The items a filter tree keeps (all of them when there is no filter). */
 export function filterItems<T, F extends Combinators<F>>(
-  items: T[],
+  items: readonly T[],
   filter: F | null | undefined,
   own: (item: T, filter: F) => boolean,
-): T[] {
+): readonly T[] {
   return filter ? items.filter((item) => matchesCombined(item, filter, own)) : items;
 }
 

@@ -13,8 +13,9 @@ import {
   type StringFilterShape,
   someFilter,
 } from './filters.ts';
-import { checkPageArgs, type Ordering, paginate } from './pagination.ts';
+import { checkPageArgs, DEFAULT_PAGE_SIZE, type Ordering, paginate, sortedOnce } from './pagination.ts';
 import { Group, isEnabled } from './security-sources.ts';
+import { selects } from './selection.ts';
 
 export interface GroupFilterShape extends Combinators<GroupFilterShape> {
   search?: string | null;
@@ -49,13 +50,24 @@ export const GroupOrder = builder.inputType('GroupOrder', {
   }),
 });
 
-function groupOrdering(direction: 'ASC' | 'DESC'): Ordering<EpmGroup> {
+function groupOrderingFor(direction: 'ASC' | 'DESC'): Ordering<EpmGroup> {
   return {
     tag: `group:NAME:${direction}`,
     descending: direction === 'DESC',
     position: (group) => [comparable(group.name), nameKey(group.name)],
   };
 }
+
+/** One Ordering object per direction, so sortedOnce finds the order it kept beside the list. */
+const groupOrderings = { ASC: groupOrderingFor('ASC'), DESC: groupOrderingFor('DESC') };
+const groupOrdering = (direction: 'ASC' | 'DESC') => groupOrderings[direction];
+
+const MEMBERS_PATHS = [
+  ['nodes', 'users'],
+  ['nodes', 'userCount'],
+  ['edges', 'node', 'users'],
+  ['edges', 'node', 'userCount'],
+] as const;
 
 function matchesOwn(
   group: EpmGroup,
@@ -85,16 +97,23 @@ builder.queryField('groups', (t) =>
         filter: t.arg({ type: GroupFilter }),
         orderBy: t.arg({ type: GroupOrder }),
       },
-      resolve: async (_root, args, ctx) => {
+      resolve: async (_root, args, ctx, info) => {
         const ordering = groupOrdering(args.orderBy?.direction ?? 'ASC');
         checkPageArgs(args, ordering.tag);
         const filter = args.filter;
         const needsMemberships = someFilter(filter, (f) => f.hasMember != null);
+        const many = (args.first ?? args.last ?? DEFAULT_PAGE_SIZE) > 1;
+        if (!needsMemberships && many && MEMBERS_PATHS.some((path) => selects(info, path))) {
+          // In flight alongside the groups list (see users in user-list.ts).
+          void ctx.directory.memberships();
+        }
         const [groups, memberships] = await Promise.all([
           ctx.directory.groups(),
           needsMemberships ? ctx.directory.memberships() : undefined,
         ]);
-        const matching = filterItems(groups.list, filter, (item, f) => matchesOwn(item, f, memberships));
+        const matching = filterItems(sortedOnce(groups.list, ordering), filter, (entry, f) =>
+          matchesOwn(entry.item, f, memberships),
+        );
         return paginate(matching, args, ordering);
       },
     },

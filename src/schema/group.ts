@@ -7,10 +7,11 @@ import type { Context } from '../context.ts';
 import { nameKey } from '../directory.ts';
 import type { EpmGroup } from '../upstream/types.ts';
 import {
+  fromGroupRow,
   Group,
   type GroupSource,
+  groupKey,
   groupName,
-  groupRow,
   isEnabled,
   mention,
   User,
@@ -27,7 +28,7 @@ builder.node(Group, {
   description: 'An EPMware security group',
   id: {
     description: 'A Relay global id; stable across the spellings EPMware uses for the same group name',
-    resolve: (group) => nameKey(groupName(group)),
+    resolve: (group) => groupKey(group),
   },
   loadMany: async (keys, ctx) => {
     const groups = await ctx.directory.groups();
@@ -39,33 +40,32 @@ builder.node(Group, {
     name: t.string({ nullable: false, resolve: (group) => groupName(group) }),
     description: t.string({
       nullable: true,
-      resolve: async (group, _args, ctx) => (await groupRow(ctx, group))?.description ?? null,
+      resolve: (group, _args, ctx) => fromGroupRow(ctx, group, descriptionOf),
     }),
     enabled: t.boolean({
       nullable: false,
       description: 'EPMware enable = "Y" (false for a group missing from the groups list)',
-      resolve: async (group, _args, ctx) => isEnabled(await groupRow(ctx, group)),
+      resolve: (group, _args, ctx) => fromGroupRow(ctx, group, isEnabled),
     }),
     users: t.field({
       type: [User],
       nullable: false,
       description: "The group's members. Many groups' members cost one upstream call together.",
-      resolve: (group, _args, ctx) => {
-        const known = ctx.directory.membersOfNow(groupName(group));
-        return known
-          ? known.map(mention)
-          : ctx.directory.membersOf(groupName(group)).then((names) => names.map(mention));
-      },
+      resolve: (group, _args, ctx) =>
+        ctx.directory.membersOfNow(groupKey(group)) ??
+        ctx.directory.membersOf(groupName(group)).then((names) => names.map(mention)),
     }),
     userCount: t.int({
       nullable: false,
       description: 'How many members `users` lists',
       resolve: (group, _args, ctx) =>
-        ctx.directory.membersOfNow(groupName(group))?.length ??
+        ctx.directory.membersOfNow(groupKey(group))?.length ??
         ctx.directory.membersOf(groupName(group)).then((names) => names.length),
     }),
   }),
 });
+
+const descriptionOf = (row: EpmGroup | undefined) => row?.description ?? null;
 
 builder.queryField('group', (t) =>
   t.field({

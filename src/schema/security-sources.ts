@@ -4,17 +4,18 @@
  * the list only when a field needs more than the name, so `groups { users { groups { name } } }` costs the
  * memberships call and nothing else — the list calls happen only if a field asks for what only they hold.
  *
+ * Fields read a row through `fromUserRow` / `fromGroupRow`: synchronously whenever the row is at hand (a list row,
+ * or a mention once this request holds the list), so a 1,000-user list costs no promise per field. Only a mention
+ * read before its list has arrived waits.
+ *
  * The refs live here, apart from the files that implement them, because User and Group point at each other.
  */
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { nameKey } from '../directory.ts';
+import { type Mention, mention, nameKey } from '../directory.ts';
 import type { EpmGroup, EpmUser } from '../upstream/types.ts';
 
-/** A name EPMware gave somewhere other than the users or groups list, spelled as it gave it. */
-export interface Mention {
-  mentionedAs: string;
-}
+export { type Mention, mention };
 
 export type UserSource = EpmUser | Mention;
 export type GroupSource = EpmGroup | Mention;
@@ -22,31 +23,47 @@ export type GroupSource = EpmGroup | Mention;
 export const User = builder.objectRef<UserSource>('User');
 export const Group = builder.objectRef<GroupSource>('Group');
 
-export function mention(name: string): Mention {
-  return { mentionedAs: name };
-}
-
 export function isMention(source: UserSource | GroupSource): source is Mention {
   return 'mentionedAs' in source;
 }
 
 export function userKey(user: UserSource): string {
-  return nameKey(isMention(user) ? user.mentionedAs : user.userName);
+  return isMention(user) ? user.key : nameKey(user.userName);
 }
 
 export function groupName(group: GroupSource): string {
   return isMention(group) ? group.mentionedAs : group.name;
 }
 
-/** The user's row; undefined for a member EPMware names in a group but leaves out of the users list. */
-export async function userRow(ctx: Context, user: UserSource): Promise<EpmUser | undefined> {
-  if (!isMention(user)) return user;
-  return (await ctx.directory.users()).byKey.get(nameKey(user.mentionedAs));
+export function groupKey(group: GroupSource): string {
+  return isMention(group) ? group.key : nameKey(group.name);
 }
 
-export async function groupRow(ctx: Context, group: GroupSource): Promise<EpmGroup | undefined> {
-  if (!isMention(group)) return group;
-  return (await ctx.directory.groups()).byKey.get(nameKey(group.mentionedAs));
+/**
+ * `read(row)`, where row is the user's row or undefined for a member EPMware names in a group but leaves out of
+ * the users list: at once when the row is at hand, after the users list arrives otherwise.
+ */
+export function fromUserRow<R>(
+  ctx: Context,
+  user: UserSource,
+  read: (row: EpmUser | undefined) => R,
+): R | Promise<R> {
+  if (!isMention(user)) return read(user);
+  const users = ctx.directory.usersNow();
+  if (users) return read(users.byKey.get(user.key));
+  return ctx.directory.users().then((found) => read(found.byKey.get(user.key)));
+}
+
+/** fromUserRow for groups. */
+export function fromGroupRow<R>(
+  ctx: Context,
+  group: GroupSource,
+  read: (row: EpmGroup | undefined) => R,
+): R | Promise<R> {
+  if (!isMention(group)) return read(group);
+  const groups = ctx.directory.groupsNow();
+  if (groups) return read(groups.byKey.get(group.key));
+  return ctx.directory.groups().then((found) => read(found.byKey.get(group.key)));
 }
 
 /** EPMware's enable flag: "Y" is enabled, anything else (N, missing) is not. */

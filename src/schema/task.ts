@@ -2,28 +2,12 @@ import { builder } from '../builder.ts';
 import { mapBounded, requestLimiter } from '../concurrency.ts';
 import type { Context } from '../context.ts';
 import { GatewayError, InputError } from '../errors.ts';
+import { percentCompleted, taskState } from '../tasks/task-state.ts';
 import type { EpmTaskStatus } from '../upstream/types.ts';
 
 export const TaskState = builder.enumType('TaskState', {
   values: ['RUNNING', 'SUCCEEDED', 'FAILED'] as const,
 });
-export type TaskStateValue = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
-
-/** S -> SUCCEEDED, E -> FAILED, anything else (P, R, whatever EPMware adds) -> RUNNING. */
-export function taskState(status: string): TaskStateValue {
-  const code = status.trim().toUpperCase();
-  if (code === 'S') return 'SUCCEEDED';
-  if (code === 'E') return 'FAILED';
-  return 'RUNNING';
-}
-
-/** EPMware sends percentCompleted as a string ("40"); clients get an Int clamped to 0..100. */
-export function percentCompleted(raw: EpmTaskStatus['percentCompleted']): number {
-  const value = typeof raw === 'number' ? raw : Number.parseInt(String(raw ?? '0'), 10);
-  if (!Number.isFinite(value)) return 0;
-  return Math.min(100, Math.max(0, Math.round(value)));
-}
-
 /** Keeps the last `lines` lines of a log. */
 export function tailLines(log: string, lines: number): string {
   if (lines <= 0) return '';

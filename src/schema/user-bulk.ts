@@ -107,7 +107,7 @@ async function setUsersEnabled(
 }
 
 /** The users as they now stand; when that read fails, the writes' outcomes still stand (with `user: null`). */
-async function readBackAll(ctx: Context): Promise<Map<string, EpmUser>> {
+async function readBackAll(ctx: Context): Promise<ReadonlyMap<string, EpmUser>> {
   try {
     return (await ctx.directory.users()).byKey;
   } catch {

@@ -16,8 +16,9 @@ import {
   type StringFilterShape,
   someFilter,
 } from './filters.ts';
-import { checkPageArgs, type Ordering, paginate } from './pagination.ts';
+import { checkPageArgs, DEFAULT_PAGE_SIZE, type Ordering, paginate, sortedOnce } from './pagination.ts';
 import { isEnabled } from './security-sources.ts';
+import { selects } from './selection.ts';
 import { User, UserType, type UserTypeValue, userTypeOf } from './user.ts';
 
 export interface UserFilterShape extends Combinators<UserFilterShape> {
@@ -71,13 +72,27 @@ const sortValue: Record<UserOrderFieldValue, (user: EpmUser) => string | null> =
   EMAIL: (user) => comparable(user.email),
 };
 
+/** One Ordering object per orderBy, so sortedOnce finds the order it kept beside the list. */
+const orderings = new Map<string, Ordering<EpmUser>>();
+
 function userOrdering(field: UserOrderFieldValue, direction: 'ASC' | 'DESC'): Ordering<EpmUser> {
-  const value = sortValue[field];
-  return {
-    tag: `user:${field}:${direction}`,
-    descending: direction === 'DESC',
-    position: (user) => [value(user), nameKey(user.userName)],
-  };
+  const tag = `user:${field}:${direction}`;
+  let ordering = orderings.get(tag);
+  if (!ordering) {
+    const value = sortValue[field];
+    ordering = {
+      tag,
+      descending: direction === 'DESC',
+      position: (user) => [value(user), nameKey(user.userName)],
+    };
+    orderings.set(tag, ordering);
+  }
+  return ordering;
+}
+
+/** A page of one user never needs every membership: `groups` asks EPMware for that user's alone (directory.ts). */
+function manyOnPage(args: { first?: number | null; last?: number | null }): boolean {
+  return (args.first ?? args.last ?? DEFAULT_PAGE_SIZE) > 1;
 }
 
 function matchesOwn(user: EpmUser, filter: UserFilterShape, memberships: Memberships | undefined): boolean {
@@ -100,6 +115,11 @@ function matchesOwn(user: EpmUser, filter: UserFilterShape, memberships: Members
   return true;
 }
 
+const GROUPS_PATHS = [
+  ['nodes', 'groups'],
+  ['edges', 'node', 'groups'],
+] as const;
+
 builder.queryField('users', (t) =>
   t.connection(
     {
@@ -112,16 +132,23 @@ builder.queryField('users', (t) =>
         filter: t.arg({ type: UserFilter }),
         orderBy: t.arg({ type: UserOrder }),
       },
-      resolve: async (_root, args, ctx) => {
+      resolve: async (_root, args, ctx, info) => {
         const ordering = userOrdering(args.orderBy?.field ?? 'USER_NAME', args.orderBy?.direction ?? 'ASC');
         checkPageArgs(args, ordering.tag);
         const filter = args.filter;
         const needsMemberships = someFilter(filter, (f) => f.inGroup != null);
+        if (!needsMemberships && manyOnPage(args) && GROUPS_PATHS.some((path) => selects(info, path))) {
+          // In flight alongside the users list; `groups` fields find it settled or join it (errors surface there).
+          void ctx.directory.memberships();
+        }
         const [users, memberships] = await Promise.all([
           ctx.directory.users(filter?.userType ?? undefined),
           needsMemberships ? ctx.directory.memberships() : undefined,
         ]);
-        const matching = filterItems(users.list, filter, (item, f) => matchesOwn(item, f, memberships));
+        // Filtering keeps the order, so the list is sorted once (per upstream answer) and filtered per request.
+        const matching = filterItems(sortedOnce(users.list, ordering), filter, (entry, f) =>
+          matchesOwn(entry.item, f, memberships),
+        );
         return paginate(matching, args, ordering);
       },
     },

@@ -7,6 +7,7 @@ import type { Context } from '../context.ts';
 import { nameKey } from '../directory.ts';
 import type { EpmUser } from '../upstream/types.ts';
 import {
+  fromUserRow,
   Group,
   isEnabled,
   isMention,
@@ -14,7 +15,6 @@ import {
   User,
   type UserSource,
   userKey,
-  userRow,
 } from './security-sources.ts';
 
 export { Group, User, type UserSource };
@@ -51,47 +51,53 @@ builder.node(User, {
     userName: t.string({
       nullable: false,
       description: 'As the users list spells it',
-      resolve: async (user, _args, ctx) =>
-        isMention(user) ? ((await userRow(ctx, user))?.userName ?? user.mentionedAs) : user.userName,
+      resolve: (user, _args, ctx) =>
+        isMention(user) ? fromUserRow(ctx, user, (row) => row?.userName ?? user.mentionedAs) : user.userName,
     }),
     firstName: t.string({
       nullable: true,
-      resolve: async (user, _args, ctx) => (await userRow(ctx, user))?.firstName ?? null,
+      resolve: (user, _args, ctx) => fromUserRow(ctx, user, firstNameOf),
     }),
     lastName: t.string({
       nullable: true,
-      resolve: async (user, _args, ctx) => (await userRow(ctx, user))?.lastName ?? null,
+      resolve: (user, _args, ctx) => fromUserRow(ctx, user, lastNameOf),
     }),
     email: t.string({
       nullable: true,
-      resolve: async (user, _args, ctx) => (await userRow(ctx, user))?.email ?? null,
+      resolve: (user, _args, ctx) => fromUserRow(ctx, user, emailOf),
     }),
     description: t.string({
       nullable: true,
-      resolve: async (user, _args, ctx) => (await userRow(ctx, user))?.description ?? null,
+      resolve: (user, _args, ctx) => fromUserRow(ctx, user, descriptionOf),
     }),
     enabled: t.boolean({
       nullable: false,
       description: 'EPMware enable = "Y" (false for a member missing from the users list)',
-      resolve: async (user, _args, ctx) => isEnabled(await userRow(ctx, user)),
+      resolve: (user, _args, ctx) => fromUserRow(ctx, user, isEnabled),
     }),
     userType: t.field({
       type: UserType,
       nullable: true,
-      resolve: async (user, _args, ctx) => userTypeOf(await userRow(ctx, user)),
+      resolve: (user, _args, ctx) => fromUserRow(ctx, user, userTypeOf),
     }),
     groups: t.field({
       type: [Group],
       nullable: false,
       description: "The user's groups. Many users' groups cost one upstream call together.",
-      resolve: (user, _args, ctx) => {
-        const name = isMention(user) ? user.mentionedAs : user.userName;
-        const known = ctx.directory.groupsOfNow(name);
-        return known ? known.map(mention) : ctx.directory.groupsOf(name).then((names) => names.map(mention));
-      },
+      resolve: (user, _args, ctx) =>
+        ctx.directory.groupsOfNow(userKey(user)) ??
+        ctx.directory
+          .groupsOf(isMention(user) ? user.mentionedAs : user.userName)
+          .then((names) => names.map(mention)),
     }),
   }),
 });
+
+// Module-level readers, so a field costs no closure per user.
+const firstNameOf = (row: EpmUser | undefined) => row?.firstName ?? null;
+const lastNameOf = (row: EpmUser | undefined) => row?.lastName ?? null;
+const emailOf = (row: EpmUser | undefined) => row?.email ?? null;
+const descriptionOf = (row: EpmUser | undefined) => row?.description ?? null;
 
 builder.queryField('user', (t) =>
   t.field({

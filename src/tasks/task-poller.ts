@@ -9,8 +9,8 @@
  */
 
 import { type ErrorCode, GatewayError, UpstreamError } from '../errors.ts';
-import { percentCompleted, taskState } from '../schema/task.ts';
 import type { EpmTaskStatus } from '../upstream/types.ts';
+import { percentCompleted, taskState } from './task-state.ts';
 
 /** Failures worth waiting out: EPMware (or the way to it) is slow, down or over budget right now. */
 const TRANSIENT: ReadonlySet<ErrorCode> = new Set([

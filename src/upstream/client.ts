@@ -23,6 +23,7 @@ import { InFlightReads, raceAbort } from './coalescing.ts';
 import type { Credential } from './credential.ts';
 import { Deadline } from './deadline.ts';
 import { answerOutcome, errorFromResponse, transportError, transportOutcome } from './failures.ts';
+import { parsedAnswer } from './parsed-answers.ts';
 import { type AttemptFailure, retryDelayMs } from './retry.ts';
 
 export type { Service } from './breaker.ts';
@@ -137,7 +138,7 @@ export class UpstreamClient {
   async json<T>(call: UpstreamCall): Promise<T> {
     const answer = await this.#read(call);
     try {
-      return JSON.parse(answer.text) as T;
+      return parsedAnswer(answer) as T;
     } catch (error) {
       throw new UpstreamError('UPSTREAM_ERROR', `EPMware sent a malformed answer for ${call.endpoint}`, {
         endpoint: call.endpoint,
