@@ -4,10 +4,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createYoga, maskError as defaultMaskError } from 'graphql-yoga';
+import { createYoga } from 'graphql-yoga';
 import type { Config } from './config.ts';
 import { type Context, createContext, type Services } from './context.ts';
-import { findGatewayError, toGraphQLError } from './errors.ts';
+import { findGatewayError, maskGatewayError } from './errors.ts';
 import { graphiqlOptions, renderSelfHostedGraphiQL } from './graphiql.ts';
 import { createLogger, type LogDestination, yogaLogger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
@@ -92,12 +92,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     // body), plugins/streaming-uploads.ts for multipart (MAX_UPLOAD_BYTES). Yoga's own limit would pipe every body
     // through a TransformStream that nothing reads while an upload streams, holding the whole file in memory.
     maxRequestBodySize: false,
-    maskedErrors: {
-      maskError(error, message, isDev) {
-        const known = findGatewayError(error);
-        return known ? toGraphQLError(known, error) : defaultMaskError(error, message, isDev);
-      },
-    },
+    maskedErrors: { maskError: maskGatewayError },
     plugins: gatewayPlugins(services),
   });
 

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Dispatcher, Pool, request } from 'undici';
 import { type GatewayError, UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
+import { traceUpstreamCall, upstreamAttemptStarted, upstreamRequestSent } from '../observability/tracing.ts';
 import {
   type Admission,
   type BreakerOptions,
@@ -258,11 +259,17 @@ export class UpstreamClient {
     }
   }
 
+  /** One call, in a tracing span when tracing is on (observability/tracing.ts; a plain call otherwise). */
+  #exchange(call: UpstreamCall, deadline: Deadline): Promise<Dispatcher.ResponseData> {
+    return traceUpstreamCall(call, () => this.#attempts(call, deadline));
+  }
+
   /** Attempts until a 2xx answer, a failure that is not retried, or the deadline. */
-  async #exchange(call: UpstreamCall, deadline: Deadline): Promise<Dispatcher.ResponseData> {
+  async #attempts(call: UpstreamCall, deadline: Deadline): Promise<Dispatcher.ResponseData> {
     const service = serviceOf(call.path);
     const verdict: CallVerdict = { recorded: false };
     for (let retries = 0; ; retries++) {
+      upstreamAttemptStarted(retries);
       const attempt = await this.#attempt(call, deadline, service, verdict);
       if (attempt.ok) return attempt.response;
       const delay = retryDelayMs(call.method, retries, attempt.failure, deadline.remainingMs());
@@ -349,6 +356,7 @@ export class UpstreamClient {
     deadline: Deadline,
     body: { pending: boolean },
   ): Promise<Dispatcher.ResponseData> {
+    upstreamRequestSent();
     const headers: Record<string, string> = {
       authorization: call.credential.authorizationHeader(),
       accept: 'application/json',
