@@ -265,6 +265,16 @@ process.stdout.write(`  answers ${record.answers}, with data ${record.dataAnswer
 process.stdout.write(`  error codes ${JSON.stringify(Object.fromEntries(record.codes))}\n`);
 process.stdout.write(`  actions ${JSON.stringify(Object.fromEntries(record.byAction))}\n`);
 process.stdout.write(`  chaos ${JSON.stringify(Object.fromEntries(chaos.counts))}\n`);
+// Per-minute medians tell steady growth (a leak) from a high-water mark reached under the heaviest minute.
+const perMinute: string[] = [];
+for (let minute = 0; startedAt + minute * 60_000 < (samples.at(-1)?.atMs ?? 0); minute++) {
+  const from = startedAt + minute * 60_000;
+  const inMinute = samples.filter((sample) => sample.atMs >= from && sample.atMs < from + 60_000);
+  if (inMinute.length) perMinute.push(mb(median(inMinute.map((sample) => sample.bytes))));
+}
+process.stdout.write(
+  `  gateway RSS median per minute: ${perMinute.join(', ')}; at the end ${mb(finalRss)}\n`,
+);
 process.stdout.write(
   `  soak process event-loop delay p99 ${Math.round(loopDelay.percentile(99) / 1e6)} ms, ` +
     `max ${Math.round(loopDelay.max / 1e6)} ms\n`,

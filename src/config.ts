@@ -23,6 +23,10 @@ export interface Config {
   uploadMinBytesPerSec: number;
   uploadRateWindowMs: number;
   cacheTtlMs: number;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT (or its traces-only variant): where traces go; null turns tracing off. The
+   * OpenTelemetry SDK reads these and the other OTEL_* variables itself; they are checked here so a bad one stops
+   * start-up like any other. */
+  otlpEndpoint: URL | null;
   corsOrigins: string[];
   introspection: boolean;
   logLevel: LogLevel;
@@ -177,6 +181,20 @@ function host(env: Env, name: string): string {
   return raw;
 }
 
+/** The OTLP protocols the gateway ships exporters for and tests: JSON and protobuf over HTTP. */
+const OTLP_PROTOCOLS = ['http/json', 'http/protobuf'];
+
+function otlpEndpoint(env: Env): URL | null {
+  for (const name of ['OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL']) {
+    const raw = read(env, name);
+    if (raw !== undefined && !OTLP_PROTOCOLS.includes(raw)) {
+      throw new ConfigError(name, `expected ${OTLP_PROTOCOLS.join(' or ')}, got "${raw}"`);
+    }
+  }
+  const tracesOnly = httpUrl(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  return httpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ?? tracesOnly;
+}
+
 function persistedDocuments(env: Env, name: string): PersistedDocuments {
   const path = read(env, name);
   if (path === undefined) return new PersistedDocuments();
@@ -211,6 +229,7 @@ export function loadConfig(env: Env): Config {
     uploadMinBytesPerSec: integer(env, 'UPLOAD_MIN_BYTES_PER_SEC', 1_024, { min: 0 }),
     uploadRateWindowMs: integer(env, 'UPLOAD_RATE_WINDOW_MS', 30_000, { min: 10 }),
     cacheTtlMs: integer(env, 'CACHE_TTL_MS', DEFAULT_CACHE_TTL_MS, { min: 0 }),
+    otlpEndpoint: otlpEndpoint(env),
     corsOrigins: origins(env, 'CORS_ORIGINS'),
     introspection: boolean(env, 'INTROSPECTION', true),
     logLevel: logLevel(env, 'LOG_LEVEL'),

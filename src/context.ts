@@ -10,6 +10,7 @@ import { SecurityDirectory } from './directory.ts';
 import { unauthenticated } from './errors.ts';
 import type { Logger } from './observability/logger.ts';
 import type { GatewayMetrics } from './observability/metrics.ts';
+import type { RedisConnection } from './redis/connection.ts';
 import type { TaskWatcher } from './tasks/task-watcher.ts';
 import type { UpstreamClient } from './upstream/client.ts';
 import { type Credential, resolveCredential } from './upstream/credential.ts';
@@ -24,6 +25,8 @@ export interface Services {
   logger: Logger;
   /** Shared task pollers behind Subscription.taskUpdates. */
   taskWatcher: TaskWatcher;
+  /** REDIS_URL's connection (null without it): state shared with the other instances. */
+  redis: RedisConnection | null;
 }
 
 export interface Context {

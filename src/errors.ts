@@ -4,7 +4,7 @@
  */
 
 import type { GraphQLError } from 'graphql';
-import { createGraphQLError } from 'graphql-yoga';
+import { createGraphQLError, maskError as yogaMaskError } from 'graphql-yoga';
 
 export type ErrorCode =
   | 'UNAUTHENTICATED'
@@ -124,4 +124,13 @@ export function findGatewayError(error: unknown): GatewayError | undefined {
       (current as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/**
+ * How every error leaves the gateway (Yoga's maskedErrors, and the deferred payloads envelop's masking misses):
+ * a GatewayError keeps its message and gains its contract code; anything else is masked.
+ */
+export function maskGatewayError(error: unknown, message: string, isDev?: boolean): Error {
+  const known = findGatewayError(error);
+  return known ? toGraphQLError(known, error) : yogaMaskError(error, message, isDev);
 }

@@ -4,10 +4,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createYoga, maskError as defaultMaskError } from 'graphql-yoga';
+import { createYoga } from 'graphql-yoga';
 import type { Config } from './config.ts';
 import { type Context, createContext, type Services } from './context.ts';
-import { findGatewayError, toGraphQLError } from './errors.ts';
+import { findGatewayError, maskGatewayError } from './errors.ts';
 import { GRAPHIQL_ASSET_PREFIX, graphiqlOptions } from './graphiql.ts';
 import { createLogger, type LogDestination, yogaLogger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
@@ -15,7 +15,7 @@ import { corsPolicy } from './plugins/cors.ts';
 import { gatewayPlugins } from './plugins/index.ts';
 import { logHttpExchange, REQUEST_ID_HEADER, requestIdFrom } from './plugins/request-logging.ts';
 import { publicOrigin } from './public-origin.ts';
-import { connectRedis } from './redis/connection.ts';
+import { createSharedState } from './redis/shared-state.ts';
 import { EXPORT_FILE_ROUTE, handleExportDownload } from './routes/export-download.ts';
 import { graphiqlPage, isGraphiQLPageRequest, serveGraphiQLAsset } from './routes/graphiql.ts';
 import { handleOperations } from './routes/operations.ts';
@@ -48,16 +48,19 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
   if (!config.epmwareUrl)
     throw new Error('createGateway needs config.epmwareUrl (main.ts starts the simulator)');
   const metrics = new GatewayMetrics();
+  const logger = createLogger(config.logLevel, options.logStream);
+  const { redis, budget, cache } = createSharedState(config, metrics, logger, options.upstream);
   const upstream = new UpstreamClient({
     baseUrl: config.epmwareUrl,
     timeoutMs: config.upstreamTimeoutMs,
     rateLimitPerMin: config.upstreamRateLimitPerMin,
     cacheTtlMs: config.cacheTtlMs,
     metrics,
+    budget,
+    cache,
     ...options.upstream,
   });
-  const logger = createLogger(config.logLevel, options.logStream);
-  const redis = config.redisUrl ? connectRedis(config.redisUrl, config.redisKeyPrefix, logger) : null;
+  // One Redis connection (when REDIS_URL is set) for the budget, the cache and the task pollers alike.
   const taskWatcher = new TaskWatcher({
     upstream,
     metrics,
@@ -65,7 +68,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     redis,
     ...options.tasks,
   });
-  const services: Services = { config, upstream, metrics, taskWatcher, logger };
+  const services: Services = { config, upstream, metrics, taskWatcher, logger, redis };
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -91,12 +94,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     // body), plugins/streaming-uploads.ts for multipart (MAX_UPLOAD_BYTES). Yoga's own limit would pipe every body
     // through a TransformStream that nothing reads while an upload streams, holding the whole file in memory.
     maxRequestBodySize: false,
-    maskedErrors: {
-      maskError(error, message, isDev) {
-        const known = findGatewayError(error);
-        return known ? toGraphQLError(known, error) : defaultMaskError(error, message, isDev);
-      },
-    },
+    maskedErrors: { maskError: maskGatewayError },
     plugins: gatewayPlugins(services),
   });
 

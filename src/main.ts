@@ -60,6 +60,11 @@ function listenProblem(error: unknown, config: Config): string | undefined {
 async function main(): Promise<void> {
   let config = configuration();
 
+  // Tracing starts before the gateway is built (its plugin is part of it); without an OTLP endpoint no
+  // OpenTelemetry code is loaded at all.
+  const tracing = config.otlpEndpoint ? await import('./observability/tracing.ts') : undefined;
+  await tracing?.startTracing();
+
   // Loaded only once the configuration is known to be good: a bad value is reported in a fraction of a second,
   // before the schema is built.
   const { createGateway } = await import('./gateway.ts');
@@ -134,6 +139,7 @@ async function main(): Promise<void> {
     }, SHUTDOWN_GRACE_MS);
     try {
       await gateway.close();
+      await tracing?.stopTracing();
       await stopSimulator?.();
       clearTimeout(deadline);
       logger.info('gateway stopped');

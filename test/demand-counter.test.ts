@@ -84,8 +84,9 @@ describe('the per-operation counter', () => {
     } finally {
       client.dispose();
     }
-    // More events than one allowance would cover (3 logs each, limit 4), every one with its logs.
-    expect(events.length).toBeGreaterThanOrEqual(3);
+    // Two events already make six log calls against a limit of four: without a fresh allowance per event, the
+    // second event's logs would be refused. Every event has its logs.
+    expect(events.length).toBeGreaterThanOrEqual(2);
     expect(events.every((event) => event.errors === undefined)).toBe(true);
     expect(events.every((event) => typeof event.data?.taskUpdates.a === 'string')).toBe(true);
     expect(events.at(-1)?.data?.taskUpdates.state).toBe('SUCCEEDED');

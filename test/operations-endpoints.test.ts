@@ -53,6 +53,7 @@ describe('/healthz and /readyz', () => {
       upstream: 'reachable',
       circuit: 'closed',
       openServices: [],
+      redis: 'not configured',
     });
   });
 
@@ -72,6 +73,7 @@ describe('/healthz and /readyz', () => {
         upstream: 'reachable',
         circuit: 'partly open',
         openServices: ['security'],
+        redis: 'not configured',
       });
 
       fragile.sim.injectFault({ path: '/service/api/*', status: 503 });
@@ -118,6 +120,7 @@ describe('/healthz and /readyz', () => {
         upstream: 'unreachable',
         circuit: 'closed',
         openServices: [],
+        redis: 'not configured',
       });
     } finally {
       await gateway.close();

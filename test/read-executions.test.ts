@@ -26,6 +26,7 @@ function expectedState(statusMeaning: string): string {
   if (status === 'success') return 'SUCCEEDED';
   if (status === 'error' || status === 'failed') return 'FAILED';
   if (status === 'running' || status === 'in progress') return 'RUNNING';
+  if (status === 'cancelled' || status === 'canceled') return 'CANCELLED';
   return 'UNKNOWN';
 }
 
@@ -90,8 +91,8 @@ describe('deployments', () => {
       );
       for (const execution of deployment.executions ?? []) states.add(execution.state);
     }
-    // The simulator's histories hold every spelling: all four states show up.
-    expect(states).toEqual(new Set(['SUCCEEDED', 'FAILED', 'RUNNING', 'UNKNOWN']));
+    // The simulator's histories hold every spelling: all four known states show up.
+    expect(states).toEqual(new Set(['SUCCEEDED', 'FAILED', 'RUNNING', 'CANCELLED']));
     expect(deployments.at(-1)).toEqual({
       name: 'NO_SUCH_DEPLOYMENT',
       executions: null,

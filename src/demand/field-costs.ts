@@ -98,9 +98,13 @@ function configurations(kind: 'Deployment' | 'Export', single: boolean): FieldCo
   };
 }
 
-function history(kind: 'deployment' | 'export', latest: 'argument' | 'latest'): FieldCost {
+function history(kind: 'deployment' | 'export', latest: 'argument' | 'latest' | 'whole'): FieldCost {
   return ({ args, place, tally, schema, returnType }) => {
-    const latestOnly = latest === 'latest' || args.latestOnly === true;
+    // With a range or a state, executions(latestOnly: true) reads the whole history (execution-range.ts), as
+    // stats always does: both share the latest_only=N call.
+    const filtered = args.since != null || args.until != null || args.state != null;
+    const latestOnly =
+      latest === 'latest' || (latest === 'argument' && args.latestOnly === true && !filtered);
     for (const name of new Set(place.names ?? [])) tally.once(`history:${kind}:${name}:${latestOnly}`);
     const type = namedObjectType(schema, returnType);
     return type ? [{ type, place: deeper(place) }] : [];
@@ -226,6 +230,8 @@ export const FIELD_COSTS: Record<string, FieldCost> = {
   'Deployment.latestExecution': history('deployment', 'latest'),
   'Export.executions': history('export', 'argument'),
   'Export.latestExecution': history('export', 'latest'),
+  'Deployment.stats': history('deployment', 'whole'),
+  'Export.stats': history('export', 'whole'),
 
   // Tasks: a status per task, a log per task each time `log` is selected.
   'Query.task': ({ args, place, tally, schema }) => {

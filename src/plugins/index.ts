@@ -6,10 +6,13 @@
  */
 import type { Plugin } from 'graphql-yoga';
 import type { Context, Services } from '../context.ts';
+import { maskGatewayError } from '../errors.ts';
+import { tracingPlugins } from '../observability/tracing.ts';
 import { jsonBodyLimitPlugin } from './body-limit.ts';
 import { contentTypeHintPlugin } from './content-type.ts';
 import { contractCodesPlugin } from './contract-codes.ts';
 import { csrfPreventionPlugin } from './csrf.ts';
+import { deferStreamPlugins } from './defer-stream.ts';
 import { introspectionPlugins } from './introspection.ts';
 import { operationMetricsPlugin } from './operation-metrics.ts';
 import { persistedDocumentsPlugins } from './persisted-documents.ts';
@@ -37,6 +40,10 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
     operationMetricsPlugin(metrics),
     operationLoggingPlugin(logger),
     contractCodesPlugin(),
+    // @defer and @stream (multipart/mixed and SSE), with the gateway's error masking on the deferred payloads.
+    ...deferStreamPlugins(maskGatewayError),
+    // Request and operation spans, only when OTEL_EXPORTER_OTLP_ENDPOINT started tracing (observability/tracing.ts).
+    ...tracingPlugins(),
     // Last: it only swaps the executor of queries (see query-jit.ts).
     queryJitPlugin(),
   ];

@@ -13,7 +13,7 @@
  * bounded parse cache keeps the document; the decision is memoized the same way.
  */
 import { useGraphQlJit } from '@envelop/graphql-jit';
-import { type DocumentNode, type GraphQLSchema, getOperationAST, type TypeNode } from 'graphql';
+import { BREAK, type DocumentNode, type GraphQLSchema, getOperationAST, type TypeNode, visit } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Context } from '../context.ts';
 
@@ -39,6 +39,7 @@ export function queryJitPlugin(): Plugin<Context> {
       decision =
         operations.length === 1 &&
         operation?.operation === 'query' &&
+        !usesIncrementalDelivery(document) &&
         (operation.variableDefinitions ?? []).every((variable) => {
           // Duck-typed, not isInputObjectType: under tsx and vitest two copies of graphql may meet here, and its
           // instanceof checks throw across copies. Only input objects have fields.
@@ -57,4 +58,17 @@ export function queryJitPlugin(): Plugin<Context> {
 
 function namedType(type: TypeNode): string {
   return type.kind === 'NamedType' ? type.name.value : namedType(type.type);
+}
+
+/** @defer/@stream need Yoga's executor (incremental delivery); graphql-jit would answer them in one payload. */
+function usesIncrementalDelivery(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    Directive(node) {
+      if (node.name.value !== 'defer' && node.name.value !== 'stream') return undefined;
+      found = true;
+      return BREAK;
+    },
+  });
+  return found;
 }

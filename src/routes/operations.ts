@@ -4,8 +4,10 @@
  *   gateway restarted).
  * - /readyz: EPMware's origin accepts a connection and not every service's circuit is open (the open ones are
  *   named). A TCP connect is the probe: it needs no token, spends no rate-limit budget and does not depend on
- *   which endpoint answers unauthenticated.
- * - /metrics: Prometheus text from the gateway's own registry.
+ *   which endpoint answers unauthenticated. The body also names Redis (REDIS_URL): `up`, `down` or
+ *   `not configured`. Redis being down does not make the instance unready: it keeps serving with in-process state
+ *   and its share of the budget (see src/redis/).
+ * - /metrics: Prometheus text from the gateway's own registry (gateway_redis_up among them).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
@@ -37,6 +39,7 @@ interface Readiness {
   /** closed: every service's circuit; open: all of them; partly open: some (see openServices). */
   circuit: 'closed' | 'open' | 'partly open';
   openServices: string[];
+  redis: 'up' | 'down' | 'not configured';
 }
 
 /**
@@ -47,11 +50,18 @@ async function readiness(services: Services): Promise<Readiness> {
   const openServices = services.upstream.openCircuits();
   const allOpen = openServices.length === SERVICES.length;
   const circuit = openServices.length === 0 ? 'closed' : allOpen ? 'open' : 'partly open';
+  const redis = !services.redis ? 'not configured' : services.redis.isUp() ? 'up' : 'down';
   const url = services.config.epmwareUrl;
   if (allOpen || !url)
-    return { ready: false, upstream: url ? 'not probed' : 'not configured', circuit, openServices };
+    return { ready: false, upstream: url ? 'not probed' : 'not configured', circuit, openServices, redis };
   const reachable = await canConnect(url, PROBE_TIMEOUT_MS);
-  return { ready: reachable, upstream: reachable ? 'reachable' : 'unreachable', circuit, openServices };
+  return {
+    ready: reachable,
+    upstream: reachable ? 'reachable' : 'unreachable',
+    circuit,
+    openServices,
+    redis,
+  };
 }
 
 export async function handleOperations(

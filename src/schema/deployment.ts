@@ -8,11 +8,14 @@ import {
   checkConfigurationNames,
   type DeploymentExecutionSource,
   Execution,
+  ExecutionState,
   executionLocalId,
   findExecution,
   loadDeploymentExecutions,
   parseExecutionLocalId,
 } from './execution.ts';
+import { executionsIn } from './execution-range.ts';
+import { ExecutionStats, executionStats } from './execution-stats.ts';
 
 export const DeploymentExecution = builder.node(
   builder.objectRef<DeploymentExecutionSource>('DeploymentExecution'),
@@ -40,10 +43,38 @@ export const Deployment = builder.objectRef<DeploymentSource>('Deployment').impl
     executions: t.field({
       type: [DeploymentExecution],
       nullable: true,
-      description: 'Its runs, newest first; latestOnly keeps only the latest. NOT_FOUND for an unknown name.',
-      args: { latestOnly: t.arg.boolean({ defaultValue: false }) },
+      description:
+        'Its runs, newest first. since (inclusive) and until (exclusive) bound startedAt, state keeps one state; ' +
+        'latestOnly keeps only the newest of those. since after until is BAD_USER_INPUT, before any upstream ' +
+        'call. NOT_FOUND for an unknown name.',
+      args: {
+        latestOnly: t.arg.boolean({ defaultValue: false }),
+        since: t.arg({ type: 'DateTime' }),
+        until: t.arg({ type: 'DateTime' }),
+        state: t.arg({ type: ExecutionState }),
+      },
+      resolve: (deployment, args, ctx) =>
+        executionsIn(
+          (latestOnly) => loadDeploymentExecutions(ctx, deployment.name, latestOnly),
+          args.latestOnly ?? false,
+          args,
+        ),
+    }),
+    stats: t.field({
+      type: ExecutionStats,
+      nullable: true,
+      description:
+        'Statistics over its runs that started in [since, until) (all runs without a range), from the same ' +
+        'history executions uses. since after until is BAD_USER_INPUT. NOT_FOUND for an unknown name.',
+      args: { since: t.arg({ type: 'DateTime' }), until: t.arg({ type: 'DateTime' }) },
       resolve: async (deployment, args, ctx) =>
-        loadDeploymentExecutions(ctx, deployment.name, args.latestOnly ?? false),
+        executionStats(
+          await executionsIn(
+            (latestOnly) => loadDeploymentExecutions(ctx, deployment.name, latestOnly),
+            false,
+            args,
+          ),
+        ),
     }),
     latestExecution: t.field({
       type: DeploymentExecution,

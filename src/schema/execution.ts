@@ -93,15 +93,14 @@ export function checkConfigurationNames(names: readonly string[], what: string):
   }
 }
 
-export const ExecutionState = builder.enumType('ExecutionState', {
-  values: ['RUNNING', 'SUCCEEDED', 'FAILED', 'UNKNOWN'] as const,
-});
-export type ExecutionStateValue = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'UNKNOWN';
+export const EXECUTION_STATES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'UNKNOWN'] as const;
+export type ExecutionStateValue = (typeof EXECUTION_STATES)[number];
+export const ExecutionState = builder.enumType('ExecutionState', { values: EXECUTION_STATES });
 
 /**
  * statusMeaning is free text in varied spellings (Success, SUCCESS, In Progress, IN_PROGRESS...): compared
  * case-insensitively with spaces, underscores and hyphens alike. Success -> SUCCEEDED; Error, Failed -> FAILED;
- * Running, In Progress -> RUNNING; anything else (Cancelled, Queued, missing) -> UNKNOWN.
+ * Running, In Progress -> RUNNING; Cancelled, Canceled -> CANCELLED; anything else (Queued, missing) -> UNKNOWN.
  */
 export function executionState(statusMeaning: string | null | undefined): ExecutionStateValue {
   const status = (statusMeaning ?? '')
@@ -111,6 +110,7 @@ export function executionState(statusMeaning: string | null | undefined): Execut
   if (status === 'success') return 'SUCCEEDED';
   if (status === 'error' || status === 'failed') return 'FAILED';
   if (status === 'running' || status === 'in progress') return 'RUNNING';
+  if (status === 'cancelled' || status === 'canceled') return 'CANCELLED';
   return 'UNKNOWN';
 }
 
@@ -196,7 +196,7 @@ export const Execution = builder.interfaceRef<ExecutionSource>('Execution').impl
       nullable: false,
       description:
         'From statusMeaning, case-insensitively: Success -> SUCCEEDED; Error, Failed -> FAILED; Running, ' +
-        'In Progress -> RUNNING; anything else -> UNKNOWN',
+        'In Progress -> RUNNING; Cancelled, Canceled -> CANCELLED; anything else -> UNKNOWN',
       resolve: ({ row }) => executionState(row.statusMeaning),
     }),
   }),

@@ -6,12 +6,15 @@ import { builder } from '../builder.ts';
 import {
   checkConfigurationNames,
   Execution,
+  ExecutionState,
   type ExportExecutionSource,
   executionLocalId,
   findExecution,
   loadExportExecutions,
   parseExecutionLocalId,
 } from './execution.ts';
+import { executionsIn } from './execution-range.ts';
+import { ExecutionStats, executionStats } from './execution-stats.ts';
 
 /** EPMware sends the size as a number, a numeric string, or null when there is no file. */
 export function fileSizeBytes(raw: number | string | null | undefined): number | null {
@@ -50,10 +53,38 @@ export const Export = builder.objectRef<ExportSource>('Export').implement({
     executions: t.field({
       type: [ExportExecution],
       nullable: true,
-      description: 'Its runs, newest first; latestOnly keeps only the latest. NOT_FOUND for an unknown name.',
-      args: { latestOnly: t.arg.boolean({ defaultValue: false }) },
+      description:
+        'Its runs, newest first. since (inclusive) and until (exclusive) bound startedAt, state keeps one state; ' +
+        'latestOnly keeps only the newest of those. since after until is BAD_USER_INPUT, before any upstream ' +
+        'call. NOT_FOUND for an unknown name.',
+      args: {
+        latestOnly: t.arg.boolean({ defaultValue: false }),
+        since: t.arg({ type: 'DateTime' }),
+        until: t.arg({ type: 'DateTime' }),
+        state: t.arg({ type: ExecutionState }),
+      },
+      resolve: (exported, args, ctx) =>
+        executionsIn(
+          (latestOnly) => loadExportExecutions(ctx, exported.name, latestOnly),
+          args.latestOnly ?? false,
+          args,
+        ),
+    }),
+    stats: t.field({
+      type: ExecutionStats,
+      nullable: true,
+      description:
+        'Statistics over its runs that started in [since, until) (all runs without a range), from the same ' +
+        'history executions uses. since after until is BAD_USER_INPUT. NOT_FOUND for an unknown name.',
+      args: { since: t.arg({ type: 'DateTime' }), until: t.arg({ type: 'DateTime' }) },
       resolve: async (exported, args, ctx) =>
-        loadExportExecutions(ctx, exported.name, args.latestOnly ?? false),
+        executionStats(
+          await executionsIn(
+            (latestOnly) => loadExportExecutions(ctx, exported.name, latestOnly),
+            false,
+            args,
+          ),
+        ),
     }),
     latestExecution: t.field({
       type: ExportExecution,

@@ -38,7 +38,8 @@ export interface ErpConfig {
 }
 
 export interface CatalogSpec {
-  deployments: readonly { name: string; minutes: number; failure?: Failure }[];
+  /** neverRun: no history at all (an empty vEWVDeploymentExecutions), as a configuration set up but not yet run. */
+  deployments: readonly { name: string; minutes: number; failure?: Failure; neverRun?: boolean }[];
   exportProfiles: readonly { name: string; minutes: number }[];
   exportBooks: readonly { name: string; minutes: number }[];
   erp: readonly { name: string; minutes: number; failure?: Failure }[];
@@ -60,6 +61,8 @@ export const PRIMARY_CATALOG: CatalogSpec = {
     { name: 'PROD_DAILY', minutes: 25 },
     { name: 'PROD_WEEKLY', minutes: 50 },
     { name: 'FCCS_CONSOL', minutes: 35 },
+    // Last, and drawing nothing from the seeded random sequence, so every other history stays as it was.
+    { name: 'DR_FAILOVER', minutes: 20, neverRun: true },
   ],
   exportProfiles: [
     { name: 'PBCS', minutes: 15 },
@@ -142,6 +145,7 @@ export function generateCatalog(seed: number, spec: CatalogSpec): Catalog {
   };
 
   const deployments = spec.deployments.map((d, index): DeploymentConfig => {
+    if (d.neverRun) return { name: d.name, typicalMinutes: d.minutes, failure: null, history: [] };
     const rows = seedRows(rng, d.minutes, d.failure !== undefined, DEPLOYMENT_OVERRIDES[index] ?? {});
     const rowIds = ids(rows.length);
     const history = rows.map(

@@ -97,7 +97,10 @@ export interface SimulatorFixtures {
   runningTaskId: string;
   exportTaskId: string;
   expiredExportTaskId: string;
+  /** Deployments with a seeded or fixture history (every one has at least one run). */
   deploymentNames: string[];
+  /** A deployment that exists but has never run: its history is empty. */
+  neverRunDeploymentName: string;
   failingDeploymentName: string;
   exportNames: string[];
   exportBookNames: string[];

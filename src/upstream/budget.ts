@@ -61,6 +61,28 @@ export interface Permit {
   cancel(): void;
 }
 
+/**
+ * One kind of state, two implementations: `RequestBudget` (in-process, one instance) and `SharedBudget`
+ * (src/redis/shared-budget.ts: one window per credential for every instance on the same Redis).
+ */
+export interface Budget {
+  /** Per-credential entries held in memory (windows, local queues): bounded, for the flood tests. */
+  readonly size: number;
+  acquire(claim: BudgetClaim): Promise<Permit>;
+  /** EPMware answered 429 with Retry-After: hold that credential's class until `until` (epoch ms). */
+  pause(credentialKey: string, endpointClass: EndpointClass, until: number): void;
+  close(): void;
+}
+
+/**
+ * A slot granted this close to the deadline could not be used: the request still has to be sent and answered.
+ * The budget refuses such a claim at once (RATE_LIMITED) instead of waiting and then timing out.
+ */
+export const DEADLINE_MARGIN_MS = 100;
+
+/** Most credential windows kept in memory (each credential has up to three: one per endpoint class). */
+export const DEFAULT_MAX_WINDOWS = 10_000;
+
 interface Slot {
   at: number;
   inFlight: boolean;
@@ -81,30 +103,54 @@ class SlidingWindow {
   timer: NodeJS.Timeout | undefined;
   constructor(
     readonly key: string,
+    readonly credentialKey: string,
     readonly endpointClass: EndpointClass,
     readonly limit: number,
   ) {}
+}
+
+/** The send times (epoch ms) one credential spent in one class during the last window. */
+export interface SpentSlots {
+  credentialKey: string;
+  endpointClass: EndpointClass;
+  at: number[];
 }
 
 export interface BudgetOptions {
   perMinute: number;
   /** 60 s in production (EPMware counts per minute); tests shorten it so slots come back quickly. */
   windowMs?: number;
+  /** Most windows kept; the least recently used idle one goes first. Default DEFAULT_MAX_WINDOWS. */
+  maxWindows?: number;
   metrics: GatewayMetrics;
 }
 
-const SWEEP_ABOVE = 256;
+/** How many of the least recently used windows a new credential looks at for an idle one to evict. */
+const EVICTION_PROBES = 8;
 
-export class RequestBudget {
+export class RequestBudget implements Budget {
   readonly #limits: Record<EndpointClass, number>;
   readonly #windowMs: number;
+  readonly #maxWindows: number;
   readonly #metrics: GatewayMetrics;
+  /** Map order is recency order: each use re-inserts its window, so the least recently used come first. */
   readonly #windows = new Map<string, SlidingWindow>();
+  readonly #sweeper: NodeJS.Timeout;
 
   constructor(options: BudgetOptions) {
     this.#limits = budgetLimits(options.perMinute);
     this.#windowMs = options.windowMs ?? 60_000;
+    this.#maxWindows = options.maxWindows ?? DEFAULT_MAX_WINDOWS;
     this.#metrics = options.metrics;
+    // Windows of credentials seen once empty themselves a window later: one pass per window, off the request
+    // path, instead of a sweep on each new credential (which made 50,000 tokens cost O(n) each).
+    this.#sweeper = setInterval(() => this.#sweep(), this.#windowMs);
+    this.#sweeper.unref();
+  }
+
+  /** Windows held in memory (for the flood tests and the tokens benchmark). */
+  get size(): number {
+    return this.#windows.size;
   }
 
   /**
@@ -133,6 +179,23 @@ export class RequestBudget {
   }
 
   /**
+   * Records a slot granted elsewhere (the shared budget in Redis) without waiting or refusing, so that this
+   * budget, should it take over, knows what this instance already spent. May exceed the limit for a moment.
+   */
+  record(credentialKey: string, endpointClasses: readonly EndpointClass[]): Permit {
+    const now = Date.now();
+    const permits = endpointClasses.map((c) => this.#take(this.#window({ credentialKey }, c), now));
+    return {
+      settle: () => {
+        for (const permit of permits) permit.settle();
+      },
+      cancel: () => {
+        for (const permit of permits) permit.cancel();
+      },
+    };
+  }
+
+  /**
    * EPMware said 429 anyway (another client shares the token, or its window is aligned differently): send
    * nothing more of that class for this credential until `until`, its Retry-After.
    */
@@ -142,8 +205,22 @@ export class RequestBudget {
     this.#pump(window);
   }
 
+  /** What was spent within the last window, per credential and class (SharedBudget replays it into Redis). */
+  recentSlots(): SpentSlots[] {
+    const now = Date.now();
+    const spent: SpentSlots[] = [];
+    for (const window of this.#windows.values()) {
+      this.#prune(window, now);
+      if (window.slots.length === 0) continue;
+      const at = window.slots.map((slot) => (slot.inFlight ? now : slot.at));
+      spent.push({ credentialKey: window.credentialKey, endpointClass: window.endpointClass, at });
+    }
+    return spent;
+  }
+
   /** Refuses every waiter and stops the timers. */
   close(): void {
+    clearInterval(this.#sweeper);
     for (const window of this.#windows.values()) {
       clearTimeout(window.timer);
       for (const waiter of window.queue.splice(0)) {
@@ -156,12 +233,32 @@ export class RequestBudget {
   #window(claim: Pick<BudgetClaim, 'credentialKey'>, endpointClass: EndpointClass): SlidingWindow {
     const key = `${claim.credentialKey}:${endpointClass}`;
     let window = this.#windows.get(key);
-    if (!window) {
-      if (this.#windows.size >= SWEEP_ABOVE) this.#sweep();
-      window = new SlidingWindow(key, endpointClass, this.#limits[endpointClass]);
-      this.#windows.set(key, window);
+    if (window) {
+      this.#windows.delete(key);
+    } else {
+      if (this.#windows.size >= this.#maxWindows) this.#evictOne();
+      window = new SlidingWindow(key, claim.credentialKey, endpointClass, this.#limits[endpointClass]);
     }
+    this.#windows.set(key, window);
     return window;
+  }
+
+  /**
+   * Makes room for a new credential in O(1): drops the least recently used window nobody waits on. Its recent
+   * slots are forgotten, so that credential could exceed its budget if it came back within the minute after
+   * DEFAULT_MAX_WINDOWS other windows were used; EPMware would answer 429, which pauses it (see `pause`).
+   * Windows with waiters are never dropped (their timers point at them); when the few oldest all have waiters
+   * the map grows past its maximum by at most the number of queued requests, which deadlines bound.
+   */
+  #evictOne(): void {
+    let probes = 0;
+    for (const window of this.#windows.values()) {
+      if (probes++ >= EVICTION_PROBES) return;
+      if (window.queue.length === 0) {
+        this.#windows.delete(window.key);
+        return;
+      }
+    }
   }
 
   /** Forgets credentials whose window has emptied, so tokens seen once do not accumulate. */
@@ -212,7 +309,10 @@ export class RequestBudget {
       claim.signal?.addEventListener('abort', onAbort, { once: true });
       // Estimates assume in-flight requests answer now; a slow answer can push a slot past the deadline, so
       // each waiter also leaves by itself when its deadline comes.
-      timer = setTimeout(() => leave(this.#refusal(window, waiter)), Math.max(0, claim.deadline - now));
+      timer = setTimeout(
+        () => leave(this.#refusal(window, waiter)),
+        Math.max(0, claim.deadline - DEADLINE_MARGIN_MS - now),
+      );
       this.#metrics.budgetQueueLength.inc({ priority: claim.priority });
       // Interactive requests go before every queued background one; FIFO within a priority.
       const behind =
@@ -232,7 +332,7 @@ export class RequestBudget {
     const slotAt = this.#upcomingSlots(window, now);
     let position = 0;
     for (const waiter of [...window.queue]) {
-      if (slotAt(position) <= waiter.deadline) {
+      if (slotAt(position) <= waiter.deadline - DEADLINE_MARGIN_MS) {
         position++;
         continue;
       }

@@ -45,14 +45,55 @@ export function modulePrefix(path: string): string {
   return `/${module}/`;
 }
 
-export class ResponseCache {
+/** What a lookup found, and how to store the answer fetched after a miss. */
+export interface CacheLookup {
+  /** The cached answer: the SAME object on every hit for as long as the entry lives (callers memoize on it). */
+  answer: CachedAnswer | undefined;
+  /** Stores the answer fetched after this miss, tagged with the version of the data the lookup saw. */
+  store(answer: CachedAnswer): void;
+}
+
+/**
+ * One kind of state, two implementations: `ResponseCache` (in-process) and `SharedCache`
+ * (src/redis/shared-cache.ts: Redis behind an in-process L1, invalidated for every instance).
+ */
+export interface AnswerCache {
+  /** Answers held in memory: bounded by the maximum, for the flood tests. */
+  readonly size: number;
+  lookup(key: string, scope: ReadScope): CacheLookup | Promise<CacheLookup>;
+  /** Resolves once the entries are dropped everywhere they are shared; a write awaits it before answering. */
+  invalidate(fingerprint: string, pathPrefixes: readonly string[]): void | Promise<void>;
+  close(): void;
+}
+
+export const DEFAULT_CACHE_MAX_ENTRIES = 500;
+
+const noStore = (): void => {};
+
+export class ResponseCache implements AnswerCache {
   /** Map order is insertion order: re-inserting on a hit keeps the least recently used first. */
   readonly #entries = new Map<string, Entry>();
+  readonly #sweeper: NodeJS.Timeout;
 
   constructor(
     readonly ttlMs: number,
-    readonly maxEntries = 500,
-  ) {}
+    readonly maxEntries = DEFAULT_CACHE_MAX_ENTRIES,
+  ) {
+    // Expired entries are dropped on lookup and by LRU; the timer also frees those never looked up again.
+    this.#sweeper = setInterval(() => this.#sweep(), Math.max(ttlMs, 1_000));
+    this.#sweeper.unref();
+  }
+
+  /** Entries held (for the flood tests). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  lookup(key: string, scope: ReadScope): CacheLookup {
+    const answer = this.get(key);
+    if (answer) return { answer, store: noStore };
+    return { answer, store: (fetched) => this.set(key, scope, fetched) };
+  }
 
   get(key: string): CachedAnswer | undefined {
     const entry = this.#entries.get(key);
@@ -63,9 +104,10 @@ export class ResponseCache {
     return entry.answer;
   }
 
-  set(key: string, scope: ReadScope, answer: CachedAnswer): void {
+  /** `ttlMs` shortens the entry's life below the cache's (an answer that already aged in Redis). */
+  set(key: string, scope: ReadScope, answer: CachedAnswer, ttlMs = this.ttlMs): void {
     this.#entries.delete(key);
-    this.#entries.set(key, { ...scope, answer, expiresAt: Date.now() + this.ttlMs });
+    this.#entries.set(key, { ...scope, answer, expiresAt: Date.now() + Math.min(ttlMs, this.ttlMs) });
     for (const oldest of this.#entries.keys()) {
       if (this.#entries.size <= this.maxEntries) break;
       this.#entries.delete(oldest);
@@ -78,5 +120,20 @@ export class ResponseCache {
         this.#entries.delete(key);
       }
     }
+  }
+
+  /** Drops everything (the shared cache does when Redis comes and goes: versions seen before may be stale). */
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  close(): void {
+    clearInterval(this.#sweeper);
+    this.#entries.clear();
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [key, entry] of this.#entries) if (entry.expiresAt <= now) this.#entries.delete(key);
   }
 }

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Dispatcher, Pool, request } from 'undici';
 import { type GatewayError, UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
+import { traceUpstreamCall, upstreamAttemptStarted, upstreamRequestSent } from '../observability/tracing.ts';
 import {
   type Admission,
   type BreakerOptions,
@@ -16,8 +17,15 @@ import {
   type Service,
   serviceOf,
 } from './breaker.ts';
-import { type EndpointClass, type Priority, RequestBudget } from './budget.ts';
-import { type CachedAnswer, isCacheablePath, modulePrefix, ResponseCache, readKey } from './cache.ts';
+import { type Budget, type EndpointClass, type Priority, RequestBudget } from './budget.ts';
+import {
+  type AnswerCache,
+  type CachedAnswer,
+  isCacheablePath,
+  modulePrefix,
+  ResponseCache,
+  readKey,
+} from './cache.ts';
 import { InFlightReads, raceAbort } from './coalescing.ts';
 import type { Credential } from './credential.ts';
 import { Deadline } from './deadline.ts';
@@ -80,6 +88,10 @@ export interface UpstreamClientOptions extends UpstreamTuning {
   rateLimitPerMin?: number;
   /** CACHE_TTL_MS; 0 (the default here) turns the cache off. */
   cacheTtlMs?: number;
+  /** The budget to spend (gateway.ts passes the Redis-shared one when REDIS_URL is set); default in-process. */
+  budget?: Budget;
+  /** The GET cache (likewise); default in-process, and none when cacheTtlMs is 0. */
+  cache?: AnswerCache;
 }
 
 /** One call's attempts, as the breaker sees them: only the first attempt with a verdict counts. */
@@ -100,9 +112,9 @@ export class UpstreamClient {
   readonly #timeoutMs: number;
   readonly #metrics: GatewayMetrics;
   readonly #breakers: CircuitBreakers;
-  readonly #budget: RequestBudget | null;
+  readonly #budget: Budget | null;
   readonly #reads: InFlightReads | null;
-  readonly #cache: ResponseCache | null;
+  readonly #cache: AnswerCache | null;
 
   constructor(options: UpstreamClientOptions) {
     this.#metrics = options.metrics;
@@ -122,15 +134,17 @@ export class UpstreamClient {
     this.#breakers = new CircuitBreakers(options.breaker ?? {}, options.metrics);
     const shaping = options.resilience ?? true;
     this.#budget = shaping
-      ? new RequestBudget({
+      ? (options.budget ??
+        new RequestBudget({
           perMinute: options.rateLimitPerMin ?? 100,
           windowMs: options.budgetWindowMs,
           metrics: options.metrics,
-        })
+        }))
       : null;
     this.#reads = shaping ? new InFlightReads(options.maxInFlightReads) : null;
     const ttl = options.cacheTtlMs ?? 0;
-    this.#cache = shaping && ttl > 0 ? new ResponseCache(ttl, options.cacheMaxEntries) : null;
+    this.#cache =
+      shaping && ttl > 0 ? (options.cache ?? new ResponseCache(ttl, options.cacheMaxEntries)) : null;
   }
 
   /** A JSON answer; non-2xx answers throw an UpstreamError carrying EPMware's message. */
@@ -167,9 +181,15 @@ export class UpstreamClient {
    * Drops what is cached (or in flight) for this credential under these path prefixes (e.g. `/security/`), after
    * a write that changed what they describe. Writes through this client do it themselves for their own module.
    */
-  invalidate(credential: Credential, pathPrefixes: readonly string[]): void {
-    this.#cache?.invalidate(credential.fingerprint, pathPrefixes);
+  async invalidate(credential: Credential, pathPrefixes: readonly string[]): Promise<void> {
     this.#reads?.invalidate(credential.fingerprint, pathPrefixes);
+    // With Redis this also reaches every other instance; it never rejects (a Redis failure is counted, not thrown).
+    await this.#cache?.invalidate(credential.fingerprint, pathPrefixes);
+  }
+
+  /** What the budget and the GET cache hold in memory (for the flood tests and benchmarks). */
+  stateSizes(): { budgetWindows: number; cacheEntries: number } {
+    return { budgetWindows: this.#budget?.size ?? 0, cacheEntries: this.#cache?.size ?? 0 };
   }
 
   /** Services whose circuit is open or half-open: EPMware showed they are down and calls to them fail fast. */
@@ -184,6 +204,7 @@ export class UpstreamClient {
 
   async close(): Promise<void> {
     this.#budget?.close();
+    this.#cache?.close();
     await this.#pool.close();
   }
 
@@ -195,7 +216,8 @@ export class UpstreamClient {
       } finally {
         // Even a failed write may have been applied: drop that credential's reads of the same module
         // (a write under /security/ drops /security/*, a deployment run drops /deployment/get_execution_details).
-        this.invalidate(call.credential, [modulePrefix(call.path)]);
+        // Awaited: with Redis, every instance must have dropped them before the mutation answers.
+        await this.invalidate(call.credential, [modulePrefix(call.path)]);
       }
     }
     // A caller that may abort (a task poll whose last watcher left) runs its own request, so aborting it withdraws
@@ -204,16 +226,19 @@ export class UpstreamClient {
     const key = readKey(call.credential.fingerprint, call.method, call.path, call.query);
     const scope = { fingerprint: call.credential.fingerprint, path: call.path };
     const cache = isCacheablePath(call.path) ? this.#cache : null;
-    const cached = cache?.get(key);
-    if (cached) {
+    // Awaited only when it is a promise (Redis): the in-process lookup stays synchronous, so no read in flight can
+    // finish between a miss here and joining it below (which would send a second, identical request).
+    const found = cache?.lookup(key, scope);
+    const lookup = found instanceof Promise ? await found : found;
+    if (lookup?.answer) {
       this.#metrics.cacheLookups.inc({ endpoint: call.endpoint, result: 'hit' });
-      return cached;
+      return lookup.answer;
     }
     // The shared request runs without any one caller's abort signal (others may be waiting on it), bounded by
     // its own deadline; each caller races its own signal below.
     const flight = this.#reads.run(key, scope, async (isStale) => {
       const answer = await this.#fetch(call, undefined);
-      if (cache && !isStale()) cache.set(key, scope, answer);
+      if (lookup && !isStale()) lookup.store(answer);
       return answer;
     });
     this.#metrics.cacheLookups.inc({ endpoint: call.endpoint, result: flight.joined ? 'coalesced' : 'miss' });
@@ -234,11 +259,17 @@ export class UpstreamClient {
     }
   }
 
+  /** One call, in a tracing span when tracing is on (observability/tracing.ts; a plain call otherwise). */
+  #exchange(call: UpstreamCall, deadline: Deadline): Promise<Dispatcher.ResponseData> {
+    return traceUpstreamCall(call, () => this.#attempts(call, deadline));
+  }
+
   /** Attempts until a 2xx answer, a failure that is not retried, or the deadline. */
-  async #exchange(call: UpstreamCall, deadline: Deadline): Promise<Dispatcher.ResponseData> {
+  async #attempts(call: UpstreamCall, deadline: Deadline): Promise<Dispatcher.ResponseData> {
     const service = serviceOf(call.path);
     const verdict: CallVerdict = { recorded: false };
     for (let retries = 0; ; retries++) {
+      upstreamAttemptStarted(retries);
       const attempt = await this.#attempt(call, deadline, service, verdict);
       if (attempt.ok) return attempt.response;
       const delay = retryDelayMs(call.method, retries, attempt.failure, deadline.remainingMs());
@@ -325,6 +356,7 @@ export class UpstreamClient {
     deadline: Deadline,
     body: { pending: boolean },
   ): Promise<Dispatcher.ResponseData> {
+    upstreamRequestSent();
     const headers: Record<string, string> = {
       authorization: call.credential.authorizationHeader(),
       accept: 'application/json',

@@ -1,0 +1,76 @@
+/**
+ * OpenTelemetry tracing, off unless OTEL_EXPORTER_OTLP_ENDPOINT is set. Off means free: this module imports no
+ * OpenTelemetry code at all, and its hooks are a null check. `startTracing()` loads the SDK (tracing-runtime.ts)
+ * only when asked, before the gateway is built.
+ *
+ * Spans, when on: one SERVER span per HTTP request to /graphql (continuing the client's W3C `traceparent`), one
+ * span per GraphQL operation inside it, and one CLIENT span per upstream EPMware call inside that, with its method,
+ * endpoint template, status, retry count and budget wait. No span carries a token, a query text or variables.
+ */
+import type { Plugin } from 'graphql-yoga';
+import type { Context } from '../context.ts';
+
+/** What the upstream client tells about a call: labels that never hold ids, names or tokens. */
+export interface TracedCall {
+  method: string;
+  /** The endpoint template, e.g. `deployment/get_execution_details`. */
+  endpoint: string;
+}
+
+/** The loaded side (tracing-runtime.ts). */
+export interface TracingRuntime {
+  upstreamCall<T extends { statusCode: number }>(call: TracedCall, run: () => Promise<T>): Promise<T>;
+  attemptStarted(retries: number): void;
+  requestSent(): void;
+  plugin: Plugin<Context>;
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+let runtime: TracingRuntime | null = null;
+
+/** Starts the OpenTelemetry SDK from the standard OTEL_* variables (once per process). */
+export async function startTracing(): Promise<void> {
+  if (runtime) return;
+  const { startTracingRuntime } = await import('./tracing-runtime.ts');
+  runtime ??= startTracingRuntime();
+}
+
+export function tracingEnabled(): boolean {
+  return runtime !== null;
+}
+
+/** Sends what is buffered (tests; shutdown does it too). */
+export async function flushTracing(): Promise<void> {
+  await runtime?.flush();
+}
+
+/** Flushes and stops the SDK: on shutdown, so the last requests' spans are not lost. */
+export async function stopTracing(): Promise<void> {
+  const stopping = runtime;
+  runtime = null;
+  await stopping?.shutdown();
+}
+
+/** The Yoga plugin making the request and operation spans; none when tracing is off. */
+export function tracingPlugins(): Plugin<Context>[] {
+  return runtime ? [runtime.plugin] : [];
+}
+
+/** Runs one upstream call (all its attempts) inside a CLIENT span when tracing is on. */
+export function traceUpstreamCall<T extends { statusCode: number }>(
+  call: TracedCall,
+  run: () => Promise<T>,
+): Promise<T> {
+  return runtime ? runtime.upstreamCall(call, run) : run();
+}
+
+/** An attempt of the current upstream call begins (its budget wait starts now); `retries` before it. */
+export function upstreamAttemptStarted(retries: number): void {
+  runtime?.attemptStarted(retries);
+}
+
+/** The current attempt got its budget slot and goes out now. */
+export function upstreamRequestSent(): void {
+  runtime?.requestSent();
+}

@@ -1,0 +1,168 @@
+/**
+ * What the Redis tests share: whether a Redis is there (skip with a visible message when not; CI=true fails
+ * instead), several gateway instances on one simulator and one Redis, a private redis-server that a test may stop
+ * and start, and cleanup of a test file's own key prefix.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+import { request } from 'undici';
+import { type Config, loadConfig } from '../src/config.ts';
+import { createGateway, type Gateway } from '../src/gateway.ts';
+import type { Simulator } from '../src/simulator/index.ts';
+import type { UpstreamTuning } from '../src/upstream/client.ts';
+import type { GraphQLResponse } from './harness.ts';
+
+export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+
+async function answersPing(url: string): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, connectTimeout: 1_000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * null when the shared Redis answers; otherwise what is missing. Under CI=true a missing Redis is an error
+ * (.ci/run starts one), elsewhere the caller skips with the message.
+ */
+export async function redisMissing(): Promise<string | null> {
+  if (await answersPing(SHARED_REDIS_URL)) return null;
+  const missing = `no Redis answers at ${SHARED_REDIS_URL} (start one: redis-server --port 6379 --save "")`;
+  if (process.env.CI === 'true') throw new Error(`CI=true and ${missing}`);
+  process.stderr.write(`SKIPPED Redis tests: ${missing}\n`);
+  return missing;
+}
+
+/** null when the redis-server binary is installed (a test that stops Redis runs its own). */
+export function redisServerMissing(): string | null {
+  const found = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+  if (found) return null;
+  const missing = 'the redis-server binary is not installed (apt-get install redis-server)';
+  if (process.env.CI === 'true') throw new Error(`CI=true and ${missing}`);
+  process.stderr.write(`SKIPPED Redis outage test: ${missing}\n`);
+  return missing;
+}
+
+/** A unique key prefix per test file, so runs in parallel (and other people's) never meet. */
+export function testPrefix(name: string): string {
+  return `epmware-gateway-test:${name}:${randomUUID().slice(0, 8)}:`;
+}
+
+/** Deletes every key under the prefix; returns how many were left (0 once clean). */
+export async function deleteKeys(url: string, prefix: string): Promise<number> {
+  const client = new Redis(url, { enableOfflineQueue: true, maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
+  try {
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(...keys);
+    return (await client.keys(`${prefix}*`)).length;
+  } finally {
+    client.disconnect();
+  }
+}
+
+export interface Instance {
+  gateway: Gateway;
+  /** The instance's JSON log lines, as written (LOG_LEVEL=info). */
+  logs: string[];
+  url: URL;
+  origin: string;
+  graphql<TData = Record<string, unknown>>(
+    query: string,
+    variables: Record<string, unknown> | undefined,
+    token: string,
+  ): Promise<GraphQLResponse<TData>>;
+}
+
+/** A gateway instance in front of `sim`, sharing state through `redisUrl` under `prefix`. */
+export async function startInstance(
+  sim: Simulator,
+  redisUrl: string,
+  prefix: string,
+  env: Record<string, string> = {},
+  upstream?: UpstreamTuning,
+): Promise<Instance> {
+  const config: Config = {
+    ...loadConfig({ LOG_LEVEL: 'info', REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, ...env }),
+    epmwareUrl: new URL(sim.url),
+  };
+  const logs: string[] = [];
+  const gateway = createGateway(config, { upstream, logStream: { write: (line) => void logs.push(line) } });
+  const url = await gateway.listen(0, '127.0.0.1');
+  await redisReady(gateway);
+  return {
+    gateway,
+    logs,
+    url,
+    origin: url.origin,
+    async graphql(query, variables, token) {
+      const response = await request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Token ${token}` },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await response.body.json()) as Omit<GraphQLResponse<never>, 'status'>;
+      return { status: response.statusCode, ...body } as never;
+    },
+  };
+}
+
+/** Resolves when the instance's Redis connection is up (or rejects after `tries` checks 50 ms apart). */
+export async function redisReady(gateway: Gateway, up = true, tries = 200): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (gateway.services.redis?.isUp() === up) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`redis never became ${up ? 'up' : 'down'} for this instance`);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** A redis-server of the test's own, which it may stop and start again on the same port. */
+export class PrivateRedis {
+  #process: ChildProcess | null = null;
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}/0`;
+  }
+
+  async start(): Promise<void> {
+    this.#process = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    for (let i = 0; i < 100; i++) {
+      if (await answersPing(this.url)) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`redis-server did not start on port ${this.port}`);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#process;
+    this.#process = null;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+  }
+}
