@@ -159,7 +159,12 @@ describe('npm run simulator', () => {
       const line = (label: string) => new RegExp(`${label}:\\s+(.*)`).exec(out)?.[1] ?? '';
       const base = /listening on (\S+)/.exec(out)?.[1] ?? '';
       expect(line('gateway')).toBe(`EPMWARE_URL=${base} npm start`);
-      expect(line('deployments')).toContain(PRIMARY_CATALOG.deployments.filter((d) => !d.neverRun).map((d) => d.name).join(', '));
+      expect(line('deployments')).toContain(
+        PRIMARY_CATALOG.deployments
+          .filter((d) => !d.neverRun)
+          .map((d) => d.name)
+          .join(', '),
+      );
       expect(line('export profiles')).toBe(PRIMARY_CATALOG.exportProfiles.map((e) => e.name).join(', '));
       expect(line('export books')).toBe(PRIMARY_CATALOG.exportBooks.map((e) => e.name).join(', '));
       expect(line('ERP configs')).toContain(PRIMARY_CATALOG.erp.map((c) => c.name).join(', '));
