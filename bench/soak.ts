@@ -245,8 +245,10 @@ const checks: Check[] = [
       `${alive ? '' : ', the gateway exited'}${samplesOf(output.crashLines)}`,
   },
   {
-    name: `RSS at the end within ${RSS_TOLERANCE * 100} % of the first minute's median`,
-    passed: baseline > 0 && Math.abs(finalRss - baseline) <= RSS_TOLERANCE * baseline,
+    // One-sided: a leak makes RSS grow; an end below the first minute's median is memory V8 handed back (a
+    // 1-minute CI soak ended 15.2 % below its busiest seconds), not a fault.
+    name: `RSS at the end at most ${RSS_TOLERANCE * 100} % above the first minute's median`,
+    passed: baseline > 0 && finalRss - baseline <= RSS_TOLERANCE * baseline,
     detail: `end ${mb(finalRss)}, first-minute median ${mb(baseline)} (${firstMinute.length} samples), ${
       baseline > 0 ? `${(((finalRss - baseline) / baseline) * 100).toFixed(1)} %` : 'no samples'
     }`,
