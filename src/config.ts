@@ -82,19 +82,33 @@ function integer(
   return value;
 }
 
-function httpUrl(env: Env, name: string): URL | null {
+/**
+ * A URL of one of `schemes`. `echoValue: false` for values that may carry a password (REDIS_URL): the error then
+ * names the variable, not the value.
+ */
+function schemeUrl(
+  env: Env,
+  name: string,
+  schemes: readonly string[],
+  expected: string,
+  echoValue = true,
+): URL | null {
   const raw = read(env, name);
   if (raw === undefined) return null;
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError(name, `not a URL: "${raw}"`);
+    throw new ConfigError(name, echoValue ? `not a URL: "${raw}"` : 'not a URL');
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(name, `must be an http(s) URL, got "${url.protocol}"`);
+  if (!schemes.includes(url.protocol)) {
+    throw new ConfigError(name, `must be ${expected}, got "${url.protocol}"`);
   }
   return url;
+}
+
+function httpUrl(env: Env, name: string): URL | null {
+  return schemeUrl(env, name, ['http:', 'https:'], 'an http(s) URL');
 }
 
 /** The value of EPMWARE_URL that asks for the embedded simulator explicitly (the production entry's opt-in). */
@@ -118,19 +132,7 @@ function epmwareUrl(env: Env, name: string): URL | null {
 }
 
 function redisUrl(env: Env, name: string): URL | null {
-  const raw = read(env, name);
-  if (raw === undefined) return null;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    // The raw value may carry a password: name the variable, not the value.
-    throw new ConfigError(name, 'not a URL');
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new ConfigError(name, `must be a redis:// or rediss:// URL, got "${url.protocol}"`);
-  }
-  return url;
+  return schemeUrl(env, name, ['redis:', 'rediss:'], 'a redis:// or rediss:// URL', false);
 }
 
 function keyPrefix(env: Env, name: string): string {
