@@ -5,24 +5,9 @@
  * TCP connect: no token, no rate-limit budget.
  */
 import { connect } from 'node:net';
+import { describeConnectError } from './upstream/connect-errors.ts';
 
 export type ProbeResult = { reachable: true } | { reachable: false; cause: string };
-
-/** Node's error codes in words a person acts on. */
-const CAUSES: Record<string, string> = {
-  ECONNREFUSED: 'connection refused: nothing listens on that port',
-  ENOTFOUND: 'host name not found (DNS)',
-  EAI_AGAIN: 'host name could not be resolved (DNS temporarily failing)',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ECONNRESET: 'connection reset',
-};
-
-export function describeConnectError(error: unknown): string {
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string') return `${code}, ${CAUSES[code] ?? (error as Error).message}`;
-  return error instanceof Error ? error.message : String(error);
-}
 
 export function probeUpstream(url: URL, timeoutMs: number): Promise<ProbeResult> {
   const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);

@@ -3,8 +3,12 @@
  * proxy's Forwarded / X-Forwarded-* headers only with TRUST_PROXY=true; refusals name their fix (the CSRF headers,
  * JSON's Content-Type) and reach EPMware never.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createClient } from 'graphql-ws';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { loadConfig } from '../src/config.ts';
 import { createGateway } from '../src/gateway.ts';
 import { type Simulator, startSimulator } from '../src/simulator/index.ts';
@@ -39,6 +43,35 @@ describe('EPMWARE_URL', () => {
       }
     });
   }
+
+  it("an unreachable EPMWARE_URL: the first query's error names the address and the cause", async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const token = 'a-token-that-must-stay-out-of-errors';
+    const config = loadConfig({ EPMWARE_URL: `http://127.0.0.1:${port}/service/api`, LOG_LEVEL: 'error' });
+    const gateway = createGateway(config, { logStream: silent });
+    const url = await gateway.listen(0, '127.0.0.1');
+    try {
+      const response = await request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Token ${token}` },
+        body: JSON.stringify({ query: '{ users { totalCount } }' }),
+      });
+      const text = await response.body.text();
+      const body = JSON.parse(text) as { errors?: Array<{ message: string; extensions?: { code?: string } }> };
+      expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+      expect(body.errors?.[0]?.message).toBe(
+        `EPMware could not be reached at http://127.0.0.1:${port} for security/users ` +
+          '(ECONNREFUSED, connection refused: nothing listens on that port)',
+      );
+      expect(text).not.toContain(token);
+    } finally {
+      await gateway.close();
+    }
+  });
 
   it('`simulator` is the embedded simulator asked for by name; a query string is refused', () => {
     expect(loadConfig({ EPMWARE_URL: 'simulator' })).toMatchObject({
@@ -100,6 +133,53 @@ describe('downloadUrl behind a proxy', () => {
       'x-forwarded-host': 'x',
     });
     expect(url).toBe(`${proxied.origin}/exports/${id}/file`);
+  });
+
+  /** The same query over graphql-ws, its upgrade request carrying `headers` as a proxy in front would add them. */
+  async function downloadUrlOverWebSocket(stack: Stack, headers: Record<string, string>): Promise<string> {
+    class BehindProxy extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { headers });
+      }
+    }
+    const client = createClient({
+      url: stack.url.href.replace(/^http/, 'ws'),
+      webSocketImpl: BehindProxy,
+      connectionParams: { authorization: `Token ${stack.token}` },
+      retryAttempts: 0,
+    });
+    try {
+      const answers = client.iterate<Found>({
+        query: 'query ($id: ID!) { task(taskId: $id) { taskId downloadUrl } }',
+        variables: { id: stack.sim.fixtures.exportTaskId },
+      });
+      for await (const answer of answers) {
+        expect(answer.errors).toBeUndefined();
+        return answer.data?.task?.downloadUrl ?? '';
+      }
+      throw new Error('no answer over the WebSocket');
+    } finally {
+      await client.dispose();
+    }
+  }
+
+  it('over a WebSocket too: the proxy headers with TRUST_PROXY=true, the request without it', async () => {
+    const id = proxied.sim.fixtures.exportTaskId;
+    const forwarded = {
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'gateway.example.com',
+      // A page served by the proxy opens the socket: its origin is the public one, not the Host the gateway sees.
+      origin: 'https://gateway.example.com',
+    };
+    expect(await downloadUrlOverWebSocket(proxied, forwarded)).toBe(
+      `https://gateway.example.com/exports/${id}/file`,
+    );
+    const { origin: _, ...headersOnly } = forwarded;
+    expect(await downloadUrlOverWebSocket(direct, headersOnly)).toBe(
+      `${direct.origin}/exports/${direct.sim.fixtures.exportTaskId}/file`,
+    );
+    // Without TRUST_PROXY that page origin is another site's, and its socket is refused.
+    await expect(downloadUrlOverWebSocket(direct, forwarded)).rejects.toThrow();
   });
 
   it('without TRUST_PROXY the headers are ignored: a client cannot choose where links point', async () => {

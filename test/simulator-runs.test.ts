@@ -207,6 +207,19 @@ describe('task module', () => {
     expect(log.trim().split('\n').at(-1)).toContain('ERROR');
   });
 
+  it('ends a running task at once when a test calls finishTask, and refuses an unknown id', async () => {
+    sim.configure({ taskDurationMs: 600_000 });
+    try {
+      const taskId = await submit('/deployment/run', { name: 'PLANNING_DEV', timeout_min: 60 });
+      expect((await status(taskId)).status).toBe('P');
+      sim.finishTask(taskId);
+      expect(await status(taskId)).toMatchObject({ status: 'S', percentCompleted: '100' });
+    } finally {
+      sim.configure({ taskDurationMs: TASK_MS });
+    }
+    expect(() => sim.finishTask('no-such-task')).toThrow(/no-such-task/);
+  });
+
   it('ends a run that exceeds timeout_min in E with a timeout message', async () => {
     const taskId = await submit('/deployment/run', { name: 'ASOALL', timeout_min: 5 });
     const last = (await pollToEnd(taskId)).at(-1);

@@ -151,6 +151,9 @@ export interface Simulator {
   setServiceDown(service: ServiceName, down: boolean): void;
   /** That export's download answers 410 from now on; throws for an id that is not an export task. */
   expireExportFile(taskId: string): void;
+  /** A running task reaches its end now (success, or its failure): its next status is its last. Throws for an
+   * unknown id. For a test that has seen enough progress and need not wait out the task's duration. */
+  finishTask(taskId: string): void;
   /** Default: the primary tenant; throws for an unknown token. */
   state(token?: string): TenantView;
   /** Closes the server and all sockets, clears timers. */

@@ -50,6 +50,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     configure: (patch) => sim.configure(patch),
     setServiceDown: (service, down) => sim.setServiceDown(service, down),
     expireExportFile: (taskId) => sim.expireExportFile(taskId),
+    finishTask: (taskId) => sim.finishTask(taskId),
     state: (token = sim.primary.token) => {
       const tenant = sim.tenants.get(token);
       if (!tenant) throw new Error(`No tenant has the token '${token}'`);

@@ -140,6 +140,13 @@ export class Simulation {
     task.file.expired = true;
   }
 
+  finishTask(taskId: string): void {
+    const task = this.findTask(taskId);
+    if (!task) throw new Error(`No task '${taskId}'`);
+    // State is a function of (task, now): shortening the duration to what has elapsed ends it, nothing else moves.
+    task.durationMs = Math.min(task.durationMs, Math.max(0, this.now() - task.submittedAt));
+  }
+
   configure(patch: ConfigPatch): void {
     if (patch.latencyMs !== undefined) this.config.latencyMs = nonNegative(patch.latencyMs, 'latencyMs');
     if (patch.taskDurationMs !== undefined) {

@@ -13,6 +13,7 @@ import { createGraphQLError, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import { type Context, createContext, type Services } from '../context.ts';
 import { findGatewayError, GatewayError, toGraphQLError } from '../errors.ts';
+import { publicOrigin } from '../public-origin.ts';
 import { parseAuthorization } from '../upstream/credential.ts';
 
 export interface WebSocketTransport {
@@ -59,7 +60,7 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
       isProd: true,
       onConnect(ctx) {
         const { request } = ctx.extra;
-        if (!originAllowed(request, services.config.corsOrigins)) return false;
+        if (!originAllowed(request, services.config)) return false;
         const given = authorizationFrom(ctx.connectionParams);
         const authorization = given === undefined ? (request.headers.authorization ?? null) : given;
         // Checked here, once per socket: a malformed value never reaches an operation (or EPMware), and is not
@@ -84,7 +85,7 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
         try {
           const context = createContext(services, {
             authorization: ctx.extra.authorization,
-            origin: originOf(ctx.extra.request),
+            origin: originOf(ctx.extra.request, services.config.trustProxy),
           });
           // No connectionParams here: they hold the token, and plugins may log the initial context.
           const enveloped = yoga.getEnveloped({
@@ -179,10 +180,15 @@ function refuse(ctx: Connection, reason: string): false {
  * Browsers do not apply CORS to WebSockets, so a page on any site could open one here and ride EPMWARE_TOKEN:
  * accept only this gateway's own origin and CORS_ORIGINS. Non-browser clients send no Origin and are accepted.
  */
-function originAllowed(request: IncomingMessage, corsOrigins: readonly string[]): boolean {
+function originAllowed(
+  request: IncomingMessage,
+  config: { corsOrigins: readonly string[]; trustProxy: boolean },
+): boolean {
   const origin = request.headers.origin;
   if (!origin) return true;
-  if (corsOrigins.includes(origin)) return true;
+  if (config.corsOrigins.includes(origin)) return true;
+  // Behind a proxy that rewrites Host, the page's origin is the one the proxy says the client used.
+  if (config.trustProxy && origin === originOf(request, true)) return true;
   try {
     return new URL(origin).host === request.headers.host;
   } catch {
@@ -190,9 +196,17 @@ function originAllowed(request: IncomingMessage, corsOrigins: readonly string[])
   }
 }
 
-function originOf(request: IncomingMessage): string {
+/** As HTTP requests get it (gateway.ts): the proxy's Forwarded / X-Forwarded-* headers count only with TRUST_PROXY. */
+function originOf(request: IncomingMessage, trustProxy: boolean): string {
   const secure = (request.socket as TLSSocket).encrypted === true;
-  return `${secure ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`;
+  const own = `${secure ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`;
+  const headers = {
+    get(name: string): string | null {
+      const value = request.headers[name];
+      return Array.isArray(value) ? value.join(', ') : (value ?? null);
+    },
+  };
+  return publicOrigin(own, headers, trustProxy);
 }
 
 function pathOf(request: IncomingMessage): string {

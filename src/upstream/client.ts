@@ -252,7 +252,7 @@ export class UpstreamClient {
       try {
         return { status: response.statusCode, text: await response.body.text() };
       } catch (error) {
-        throw transportError(error, call);
+        throw transportError(error, call, this.#origin);
       }
     } finally {
       deadline.clear();
@@ -278,7 +278,7 @@ export class UpstreamClient {
       try {
         await sleep(delay, undefined, { signal: deadline.signal });
       } catch (error) {
-        throw transportError(deadline.signal.reason ?? error, call);
+        throw transportError(deadline.signal.reason ?? error, call, this.#origin);
       }
     }
   }
@@ -320,7 +320,7 @@ export class UpstreamClient {
             bodyPending: body.pending,
           });
       this.#report(admission, outcome, verdict);
-      const mapped = transportError(error, call);
+      const mapped = transportError(error, call, this.#origin);
       const code = (error as { code?: string }).code;
       return {
         ok: false,

@@ -5,6 +5,7 @@
 import type { Dispatcher } from 'undici';
 import { GatewayError, UpstreamError, upstreamErrorFromStatus } from '../errors.ts';
 import type { Outcome } from './breaker.ts';
+import { describeConnectError } from './connect-errors.ts';
 import { retryAfterMs } from './retry.ts';
 
 /** What an error needs to know about the call. */
@@ -31,7 +32,15 @@ export async function errorFromResponse(
   return upstreamErrorFromStatus(response.statusCode, message, call.endpoint, retryAfterMs(response.headers));
 }
 
-export function transportError(error: unknown, call: FailedCall): UpstreamError | GatewayError {
+/**
+ * `origin` is EPMWARE_URL's: the first failed query names where the gateway tried and why it failed, so whoever
+ * reads it can tell a wrong address from a down service (never the path's query, never a token).
+ */
+export function transportError(
+  error: unknown,
+  call: FailedCall,
+  origin: string,
+): UpstreamError | GatewayError {
   if (error instanceof GatewayError) return error;
   const code = (error as { code?: string; name?: string }).code;
   const name = (error as { name?: string }).name;
@@ -41,15 +50,22 @@ export function transportError(error: unknown, call: FailedCall): UpstreamError 
     code === 'UND_ERR_BODY_TIMEOUT' ||
     code === 'UND_ERR_CONNECT_TIMEOUT'
   ) {
-    return new UpstreamError('UPSTREAM_TIMEOUT', `EPMware did not answer ${call.endpoint} in time`, {
-      endpoint: call.endpoint,
-      cause: error,
-    });
+    return new UpstreamError(
+      'UPSTREAM_TIMEOUT',
+      `EPMware at ${origin} did not answer ${call.endpoint} in time`,
+      {
+        endpoint: call.endpoint,
+        cause: error,
+      },
+    );
   }
-  return new UpstreamError('UPSTREAM_UNAVAILABLE', `EPMware could not be reached for ${call.endpoint}`, {
-    endpoint: call.endpoint,
-    cause: error,
-  });
+  const cause = describeConnectError(error);
+  const why = call.credential.appearsIn(cause) ? '' : ` (${cause})`;
+  return new UpstreamError(
+    'UPSTREAM_UNAVAILABLE',
+    `EPMware could not be reached at ${origin} for ${call.endpoint}${why}`,
+    { endpoint: call.endpoint, cause: error },
+  );
 }
 
 /** Answers that mean the service itself is down or unreachable behind EPMware's front door. */
