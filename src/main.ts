@@ -119,9 +119,11 @@ async function main(): Promise<void> {
   );
 
   // Off the start-up path, once the process is serving: GraphiQL's first visit then costs no import or compression.
-  // It holds some 45 MB, so not where GraphiQL cannot work anyway (INTROSPECTION=false: it could not load the
-  // schema). unref: a process stopped at once never waits for it.
-  if (config.introspection) {
+  // Only for the demo (the embedded simulator), whose first visitor is a newcomer opening GraphiQL: it costs about a
+  // second of CPU and holds some 45 MB, which a gateway serving applications should not spend (nor have land in the
+  // middle of its first traffic) for a page it may never serve; there the first page view starts the import.
+  // unref: a process stopped at once never waits for it.
+  if (demoToken && config.introspection) {
     const { warmGraphiQLAssets } = await import('./routes/graphiql.ts');
     // Five seconds: a person is still reading the banner; a short-lived process (a script, a test) is gone by then.
     setTimeout(() => void warmGraphiQLAssets().catch(() => undefined), 5_000).unref();
