@@ -11,15 +11,20 @@ import { findGatewayError, maskGatewayError } from './errors.ts';
 import { GRAPHIQL_ASSET_PREFIX, graphiqlOptions } from './graphiql.ts';
 import { createLogger, type LogDestination, yogaLogger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
+import { traceRoute } from './observability/tracing.ts';
 import { corsPolicy } from './plugins/cors.ts';
 import { gatewayPlugins } from './plugins/index.ts';
 import { logHttpExchange, REQUEST_ID_HEADER, requestIdFrom } from './plugins/request-logging.ts';
 import { publicOrigin } from './public-origin.ts';
 import { createSharedState } from './redis/shared-state.ts';
-import { EXPORT_FILE_ROUTE, handleExportDownload } from './routes/export-download.ts';
+import {
+  EXPORT_FILE_ROUTE,
+  EXPORT_FILE_ROUTE_TEMPLATE,
+  handleExportDownload,
+} from './routes/export-download.ts';
 import { graphiqlPage, isGraphiQLPageRequest, serveGraphiQLAsset } from './routes/graphiql.ts';
 import { handleOperations } from './routes/operations.ts';
-import { handleReport, REPORT_ROUTE } from './routes/reports.ts';
+import { handleReport, REPORT_ROUTE, reportRouteTemplate } from './routes/reports.ts';
 import { sendJson } from './routes/respond.ts';
 import { schema } from './schema/index.ts';
 import { TaskWatcher, type TaskWatcherTuning } from './tasks/task-watcher.ts';
@@ -110,11 +115,17 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     if (path === '/graphql') return void yoga(req, res, { requestId });
     if (path.startsWith(GRAPHIQL_ASSET_PREFIX)) return void serveGraphiQLAsset(path, req, res);
     const download = EXPORT_FILE_ROUTE.exec(path);
-    if (download?.[1]) return void handleExportDownload(download[1], req, res, services);
+    if (download?.[1]) {
+      const taskId = download[1];
+      return void traceRoute(EXPORT_FILE_ROUTE_TEMPLATE, req, res, () =>
+        handleExportDownload(taskId, req, res, services),
+      );
+    }
     const report = REPORT_ROUTE.exec(path);
     if (report) {
-      return void handleReport(report, req, res, services, async (request) =>
-        yoga.fetch(request, { requestId }),
+      // The report's query runs through Yoga inside the route's span: Yoga's request span is its child.
+      return void traceRoute(reportRouteTemplate(report), req, res, () =>
+        handleReport(report, req, res, services, async (request) => yoga.fetch(request, { requestId })),
       );
     }
     void handleOperations(path, req, res, services).then((handled) => {

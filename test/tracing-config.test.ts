@@ -2,10 +2,12 @@
  * Tracing's switch: off (nothing registered, no plugin) without OTEL_EXPORTER_OTLP_ENDPOINT, and bad OTEL_* values
  * stopping the process at start-up with one line, like every other variable.
  */
+import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { tracingEnabled, tracingPlugins } from '../src/observability/tracing.ts';
 import { runUntilExit } from './gateway-process.ts';
 import { startStack } from './harness.ts';
+import { wsClient } from './subscription-clients.ts';
 
 describe('tracing off', () => {
   it('registers nothing with OpenTelemetry and adds no plugin when no endpoint is set', async () => {
@@ -14,6 +16,20 @@ describe('tracing off', () => {
     try {
       const answer = await stack.graphql('{ users { totalCount } }');
       expect(answer.errors).toBeUndefined();
+      // The entry points outside Yoga's HTTP handler take their untraced path too.
+      const client = wsClient(stack);
+      try {
+        for await (const result of client.iterate({ query: '{ users { totalCount } }' })) {
+          expect(result.errors).toBeUndefined();
+        }
+      } finally {
+        await client.dispose();
+      }
+      const download = await request(`${stack.origin}/exports/${stack.sim.fixtures.exportTaskId}/file`, {
+        headers: { authorization: `Token ${stack.token}` },
+      });
+      expect(download.statusCode).toBe(200);
+      await download.body.dump();
       expect(tracingEnabled()).toBe(false);
       expect(tracingPlugins()).toEqual([]);
       // The OpenTelemetry API keeps its registrations (tracer provider, context manager) under this global.

@@ -8,6 +8,8 @@
  * @envelop/opentelemetry: that plugin records the document text and, on errors, the error messages (which echo
  * argument values) in its spans, and depends on the older 1.x SDK.
  */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   context,
   createContextKey,
@@ -24,7 +26,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Context } from '../context.ts';
-import type { TracedCall, TracingRuntime } from './tracing.ts';
+import type { OperationSpan, TracedCall, TracingRuntime } from './tracing.ts';
 
 const SERVICE_NAME = 'epmware-graphql-gateway';
 
@@ -45,6 +47,24 @@ const headerGetter: TextMapGetter<Headers> = {
   keys: (headers) => [...headers.keys()],
   get: (headers, key) => headers.get(key) ?? undefined,
 };
+
+/** A WebSocket subscribe message's `extensions` as a carrier: its string values only, whatever the client sent. */
+const extensionsGetter: TextMapGetter<unknown> = {
+  keys: (carrier) => (isRecord(carrier) ? Object.keys(carrier) : []),
+  get: (carrier, key) => {
+    const value = isRecord(carrier) ? carrier[key] : undefined;
+    return typeof value === 'string' ? value : undefined;
+  },
+};
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The contract codes whose HTTP answer is a 5xx (the gateway or EPMware at fault): the span's status is ERROR. */
+function serverFault(code: string): boolean {
+  return code === 'INTERNAL_SERVER_ERROR' || code.startsWith('UPSTREAM_');
+}
 
 export function startTracingRuntime(): TracingRuntime {
   const sdk = new NodeSDK({
@@ -82,13 +102,16 @@ export function startTracingRuntime(): TracingRuntime {
   const plugin: Plugin<Context> = {
     instrumentation: {
       request({ request }, wrapped) {
-        const parent = propagation.extract(ROOT_CONTEXT, request.headers, headerGetter);
+        // A client's request has no span around it; the reports route's own request to Yoga (yoga.fetch) runs
+        // inside the route's span, and is an INTERNAL child of it.
+        const active = context.active();
+        const parent = propagation.extract(active, request.headers, headerGetter);
         // The path only: a GET's query string holds the document and variables.
         const path = new URL(request.url).pathname;
         const span = tracer.startSpan(
           `${request.method} ${path}`,
           {
-            kind: SpanKind.SERVER,
+            kind: trace.getSpan(active) ? SpanKind.INTERNAL : SpanKind.SERVER,
             attributes: { 'http.request.method': request.method, 'url.path': path, 'http.route': path },
           },
           parent,
@@ -125,8 +148,88 @@ export function startTracingRuntime(): TracingRuntime {
     },
   };
 
+  const route = (
+    template: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    handle: () => Promise<void>,
+  ): Promise<void> => {
+    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    const method = req.method ?? 'GET';
+    // The path only, as for /graphql: a report's query string holds its variables.
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const span = tracer.startSpan(
+      `${method} ${template}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': method, 'url.path': path, 'http.route': template },
+      },
+      parent,
+    );
+    // 'close' comes once the response is complete, or cut short (the client left, EPMware broke off mid-file).
+    res.once('close', () => {
+      if (res.headersSent) {
+        span.setAttribute('http.response.status_code', res.statusCode);
+        if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      span.end();
+    });
+    return context.with(trace.setSpan(parent, span), handle);
+  };
+
+  const webSocketOperation = (extensions: unknown): OperationSpan => {
+    const parent = propagation.extract(ROOT_CONTEXT, extensions, extensionsGetter);
+    const span = tracer.startSpan(
+      'graphql.operation',
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'network.protocol.name': 'websocket', 'url.path': '/graphql' },
+      },
+      parent,
+    );
+    let ended = false;
+    const end = (errorType?: string) => {
+      if (ended) return;
+      ended = true;
+      if (errorType) {
+        span.setAttribute('error.type', errorType);
+        if (serverFault(errorType)) span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      span.end();
+    };
+    const failed = (error: unknown) => {
+      const code = (error as { code?: unknown } | null)?.code;
+      end(typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR');
+    };
+    return {
+      operation(type, name) {
+        span.updateName(name ? `${type} ${name}` : type);
+        span.setAttribute('graphql.operation.type', type);
+        if (name) span.setAttribute('graphql.operation.name', name);
+      },
+      run(work) {
+        let result: ReturnType<typeof work>;
+        try {
+          result = context.with(trace.setSpan(parent, span), work);
+        } catch (error) {
+          failed(error);
+          throw error;
+        }
+        if (result instanceof Promise) {
+          result.then(() => end(), failed);
+        } else {
+          end();
+        }
+        return result;
+      },
+      refused: (code) => end(code),
+    };
+  };
+
   return {
     plugin,
+    route,
+    webSocketOperation,
     async upstreamCall<T extends { statusCode: number }>(
       call: TracedCall,
       run: () => Promise<T>,

@@ -5,8 +5,11 @@
  *
  * Spans, when on: one SERVER span per HTTP request to /graphql (continuing the client's W3C `traceparent`), one
  * span per GraphQL operation inside it, and one CLIENT span per upstream EPMware call inside that, with its method,
- * endpoint template, status, retry count and budget wait. No span carries a token, a query text or variables.
+ * endpoint template, status, retry count and budget wait. The entry points outside Yoga's HTTP handler get a SERVER
+ * span of their own: the export download and reports routes (`traceRoute`) and each WebSocket operation
+ * (`startWebSocketOperationSpan`). No span carries a token, a header, a query text or variables.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
 import type { Context } from '../context.ts';
 
@@ -17,9 +20,24 @@ export interface TracedCall {
   endpoint: string;
 }
 
+/** The SERVER span of one WebSocket operation (a `subscribe` message), from the message until its first result. */
+export interface OperationSpan {
+  /** The operation the document names: the span becomes `query Dashboard`, with graphql.operation.* attributes. */
+  operation(type: string, name: string | undefined): void;
+  /**
+   * Runs the operation's execute or subscribe with this span as the parent of what it starts (upstream calls), and
+   * ends the span once that returns its result (a subscription: its event stream, as an SSE request's span ends).
+   */
+  run<T>(work: () => T): T;
+  /** Ends the span of an operation refused before it ran, with the refusal's contract code as `error.type`. */
+  refused(code: string): void;
+}
+
 /** The loaded side (tracing-runtime.ts). */
 export interface TracingRuntime {
   upstreamCall<T extends { statusCode: number }>(call: TracedCall, run: () => Promise<T>): Promise<T>;
+  route(route: string, req: IncomingMessage, res: ServerResponse, handle: () => Promise<void>): Promise<void>;
+  webSocketOperation(extensions: unknown): OperationSpan;
   attemptStarted(retries: number): void;
   requestSent(): void;
   plugin: Plugin<Context>;
@@ -55,6 +73,27 @@ export async function stopTracing(): Promise<void> {
 /** The Yoga plugin making the request and operation spans; none when tracing is off. */
 export function tracingPlugins(): Plugin<Context>[] {
   return runtime ? [runtime.plugin] : [];
+}
+
+/**
+ * Runs the handler of a route outside Yoga (`/exports/{taskId}/file`, `/reports/{documentId}.csv`) inside a SERVER
+ * span named after the route template, continuing the client's `traceparent`; the span ends when the response does.
+ */
+export function traceRoute(
+  route: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  handle: () => Promise<void>,
+): Promise<void> {
+  return runtime ? runtime.route(route, req, res, handle) : handle();
+}
+
+/**
+ * Starts the span of a WebSocket operation, continuing a W3C `traceparent` the client put in the subscribe
+ * message's `extensions` (a WebSocket message has no headers); undefined when tracing is off.
+ */
+export function startWebSocketOperationSpan(extensions: unknown): OperationSpan | undefined {
+  return runtime?.webSocketOperation(extensions);
 }
 
 /** Runs one upstream call (all its attempts) inside a CLIENT span when tracing is on. */

@@ -18,6 +18,8 @@ import { Epmware } from '../upstream/epmware.ts';
 import { sendJson } from './respond.ts';
 
 export const EXPORT_FILE_ROUTE = /^\/exports\/([^/]+)\/file$/;
+/** The route as a template (its span's name and `http.route`): the task id is left out. */
+export const EXPORT_FILE_ROUTE_TEMPLATE = '/exports/{taskId}/file';
 
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   BAD_USER_INPUT: 400,

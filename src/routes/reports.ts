@@ -19,6 +19,11 @@ import { sendJson } from './respond.ts';
 
 export const REPORT_ROUTE = /^\/reports\/([^/]+)\.(csv|ndjson)$/;
 
+/** The route of a REPORT_ROUTE match as a template (its span's name and `http.route`): the document id is left out. */
+export function reportRouteTemplate(match: RegExpExecArray): string {
+  return `/reports/{documentId}.${match[2]}`;
+}
+
 /** Runs one GraphQL-over-HTTP request through the gateway's Yoga. */
 export type RunGraphQL = (request: Request) => Promise<Response>;
 

@@ -6,13 +6,14 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { type ExecutionArgs, GraphQLError, type GraphQLFormattedError } from 'graphql';
-import type { Context as ConnectionContext } from 'graphql-ws';
+import { type ExecutionArgs, GraphQLError, type GraphQLFormattedError, getOperationAST } from 'graphql';
+import type { Context as ConnectionContext, SubscribePayload } from 'graphql-ws';
 import { type Extra, useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import { type Context, createContext, type Services } from '../context.ts';
 import { findGatewayError, GatewayError, toGraphQLError } from '../errors.ts';
+import { type OperationSpan, startWebSocketOperationSpan } from '../observability/tracing.ts';
 import { publicOrigin } from '../public-origin.ts';
 import { parseAuthorization } from '../upstream/credential.ts';
 
@@ -22,6 +23,8 @@ export interface WebSocketTransport {
 
 type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 type Enveloped = ReturnType<Yoga['getEnveloped']>;
+/** An operation that passed onSubscribe: its envelop, and its span when tracing is on. */
+type Prepared = { enveloped: Enveloped; span: OperationSpan | undefined };
 /** What the transport keeps per socket, next to graphql-ws' socket and upgrade request. */
 type SocketState = { authorization: string | null };
 type Connection = ConnectionContext<Record<string, unknown>, Extra & Partial<SocketState>>;
@@ -48,11 +51,11 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   const connections = new Set<Connection>();
   // graphql-ws calls execute/subscribe with the args onSubscribe returned: find that operation's envelop again.
-  const envelopedByContext = new WeakMap<object, Enveloped>();
-  const envelopedFor = (args: ExecutionArgs): Enveloped => {
-    const enveloped = envelopedByContext.get(args.contextValue as object);
-    if (!enveloped) throw new Error('WebSocket operation without its envelop');
-    return enveloped;
+  const preparedByContext = new WeakMap<object, Prepared>();
+  const preparedFor = (args: ExecutionArgs): Prepared => {
+    const prepared = preparedByContext.get(args.contextValue as object);
+    if (!prepared) throw new Error('WebSocket operation without its envelop');
+    return prepared;
   };
 
   const graphqlWs = useServer<Record<string, unknown>, SocketState>(
@@ -78,53 +81,78 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
         connections.delete(ctx);
       },
       async onSubscribe(ctx, _id, payload) {
-        // graphql-ws has already registered this operation in ctx.subscriptions: more than the cap means one too many.
-        if (Object.keys(ctx.subscriptions).length > MAX_OPERATIONS_PER_SOCKET) {
-          return [tooManyOperations()];
-        }
-        try {
-          const context = createContext(services, {
-            authorization: ctx.extra.authorization,
-            origin: originOf(ctx.extra.request, services.config.trustProxy),
-          });
-          // No connectionParams here: they hold the token, and plugins may log the initial context.
-          const enveloped = yoga.getEnveloped({
-            req: ctx.extra.request,
-            socket: ctx.extra.socket,
-            params: payload,
-            [GATEWAY_CONTEXT]: context,
-          });
-          let document: ReturnType<Enveloped['parse']>;
-          try {
-            document = enveloped.parse(payload.query);
-          } catch (error) {
-            return [parseError(error)];
-          }
-          const errors = enveloped.validate(enveloped.schema, document);
-          if (errors.length > 0) return errors.map((error: GraphQLError) => fromAnyGraphQL(error) ?? error);
-          const contextValue = await enveloped.contextFactory();
-          envelopedByContext.set(contextValue, enveloped);
-          return {
-            schema: enveloped.schema,
-            document,
-            contextValue,
-            variableValues: payload.variables,
-            operationName: payload.operationName,
-          };
-        } catch (error) {
-          // Thrown here, graphql-ws would close the whole socket: answer this one operation instead.
-          const known = findGatewayError(error);
-          return [known ? toGraphQLError(known) : createGraphQLError('Unexpected error.')];
-        }
+        const span = startWebSocketOperationSpan(payload.extensions);
+        const prepared = await prepare(ctx, payload, span);
+        if (span && Array.isArray(prepared)) span.refused(codeOf(prepared[0]));
+        return prepared;
       },
-      execute: (args) => envelopedFor(args).execute(args),
-      subscribe: (args) => envelopedFor(args).subscribe(args),
+      execute: (args) => {
+        const { enveloped, span } = preparedFor(args);
+        return span ? span.run(() => enveloped.execute(args)) : enveloped.execute(args);
+      },
+      subscribe: (args) => {
+        const { enveloped, span } = preparedFor(args);
+        return span ? span.run(() => enveloped.subscribe(args)) : enveloped.subscribe(args);
+      },
       onError: (_ctx, _id, _payload, errors) => errors.map(withoutInternals),
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map(withoutInternals) } : undefined,
     },
     wss,
   );
+
+  /** A subscribe message's operation ready to run, or the errors that answer it instead. */
+  async function prepare(
+    ctx: Connection,
+    payload: SubscribePayload,
+    span: OperationSpan | undefined,
+  ): Promise<ExecutionArgs | readonly GraphQLError[]> {
+    // graphql-ws has already registered this operation in ctx.subscriptions: more than the cap means one too many.
+    if (Object.keys(ctx.subscriptions).length > MAX_OPERATIONS_PER_SOCKET) {
+      return [tooManyOperations()];
+    }
+    try {
+      const context = createContext(services, {
+        authorization: ctx.extra.authorization,
+        origin: originOf(ctx.extra.request, services.config.trustProxy),
+      });
+      // No connectionParams here: they hold the token, and plugins may log the initial context.
+      const enveloped = yoga.getEnveloped({
+        req: ctx.extra.request,
+        socket: ctx.extra.socket,
+        params: payload,
+        [GATEWAY_CONTEXT]: context,
+      });
+      let document: ReturnType<Enveloped['parse']>;
+      try {
+        document = enveloped.parse(payload.query);
+      } catch (error) {
+        return [parseError(error)];
+      }
+      const errors = enveloped.validate(enveloped.schema, document);
+      if (errors.length > 0) return errors.map((error: GraphQLError) => fromAnyGraphQL(error) ?? error);
+      if (span) {
+        // Answered here rather than by graphql-ws, so the span of such an operation ends too.
+        const operation = getOperationAST(document, payload.operationName);
+        if (!operation) return [createGraphQLError('Unable to identify operation')];
+        span.operation(operation.operation, operation.name?.value);
+      }
+      const contextValue = await enveloped.contextFactory();
+      preparedByContext.set(contextValue, { enveloped, span });
+      return {
+        schema: enveloped.schema,
+        document,
+        contextValue,
+        variableValues: payload.variables,
+        operationName: payload.operationName,
+      };
+    } catch (error) {
+      // Thrown here, graphql-ws would close the whole socket: answer this one operation instead.
+      const known = findGatewayError(error);
+      span?.refused(known?.code ?? 'INTERNAL_SERVER_ERROR');
+      return [known ? toGraphQLError(known) : createGraphQLError('Unexpected error.')];
+    }
+  }
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (pathOf(request) !== GRAPHQL_PATH) {
@@ -211,6 +239,15 @@ function originOf(request: IncomingMessage, trustProxy: boolean): string {
 
 function pathOf(request: IncomingMessage): string {
   return (request.url ?? '/').split('?')[0] ?? '/';
+}
+
+/** The code of a rule's error, which carries none (HTTP answers it with this one). */
+const GRAPHQL_VALIDATION_FAILED = 'GRAPHQL_VALIDATION_FAILED';
+
+/** The contract code of the first error answering a refused operation (for its span's `error.type`). */
+function codeOf(error: GraphQLError | undefined): string {
+  const code = error?.extensions.code;
+  return typeof code === 'string' ? code : GRAPHQL_VALIDATION_FAILED;
 }
 
 function tooManyOperations(): GraphQLError {
