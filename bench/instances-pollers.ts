@@ -13,10 +13,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'graphql-sse';
-import { Redis } from 'ioredis';
-import { type Config, loadConfig } from '../src/config.ts';
-import { createGateway, type Gateway } from '../src/gateway.ts';
+import type { Gateway } from '../src/gateway.ts';
 import { type Simulator, startSimulator } from '../src/simulator/index.ts';
+import { startDeploymentRun, startInstances } from '../test/pollers-instances.ts';
+import { deleteKeys } from '../test/redis-support.ts';
 
 const INTERVAL_MS = 250;
 const SUBSCRIBERS = 30;
@@ -39,34 +39,24 @@ async function main(): Promise<void> {
   const phases: Phase[] = [];
   try {
     // One task for every phase: it stays RUNNING (600 s) far beyond the bench.
-    const taskId = await startRun(sim);
+    const taskId = await startDeploymentRun(sim);
     for (const instances of INSTANCE_COUNTS) {
       for (const shared of [false, true]) phases.push(await phase(sim, taskId, instances, shared));
     }
   } finally {
     await sim.close();
-    await deleteKeys();
+    // No Redis: nothing was written.
+    await deleteKeys(REDIS_URL, PREFIX).catch(() => {});
   }
   print(phases);
   process.exit(0);
 }
 
 async function phase(sim: Simulator, taskId: string, count: number, shared: boolean): Promise<Phase> {
-  const gateways = await Promise.all(
-    Array.from({ length: count }, async () => {
-      const config: Config = {
-        ...loadConfig({
-          LOG_LEVEL: 'error',
-          TASK_POLL_INTERVAL_MS: String(INTERVAL_MS),
-          UPSTREAM_RATE_LIMIT_PER_MIN: '1000000',
-          ...(shared ? { REDIS_URL, REDIS_KEY_PREFIX: PREFIX } : {}),
-        }),
-        epmwareUrl: new URL(sim.url),
-      };
-      const gateway = createGateway(config);
-      return { gateway, url: await gateway.listen(0, '127.0.0.1') };
-    }),
-  );
+  const gateways = await startInstances(sim, count, {
+    TASK_POLL_INTERVAL_MS: String(INTERVAL_MS),
+    ...(shared ? { REDIS_URL, REDIS_KEY_PREFIX: PREFIX } : {}),
+  });
   if (shared) await until(() => gateways.every(({ gateway }) => gateway.services.taskWatcher.sharing));
   let events = 0;
   const subscribers = Array.from({ length: SUBSCRIBERS }, (_, i) => {
@@ -117,20 +107,6 @@ async function phase(sim: Simulator, taskId: string, count: number, shared: bool
   };
 }
 
-async function startRun(sim: Simulator): Promise<string> {
-  for (const name of sim.fixtures.deploymentNames) {
-    if (name === sim.fixtures.failingDeploymentName) continue;
-    const response = await fetch(`${sim.url}/service/api/deployment/run`, {
-      method: 'POST',
-      headers: { authorization: `Token ${sim.tokens.primary}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name }),
-    });
-    const answer = (await response.json()) as { taskId?: string };
-    if (response.status === 200 && answer.taskId) return answer.taskId;
-  }
-  throw new Error('every deployment is busy');
-}
-
 async function closeQuietly(gateway: Gateway): Promise<void> {
   await Promise.race([gateway.close(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
 }
@@ -140,24 +116,6 @@ async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('bench: condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-async function deleteKeys(): Promise<void> {
-  const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await client.del(...keys);
-    } while (cursor !== '0');
-  } catch {
-    // No Redis: nothing was written.
-  } finally {
-    client.disconnect();
   }
 }
 

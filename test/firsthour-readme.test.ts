@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from './gateway-process.ts';
+import { CONTRACT_VARIABLES, PROJECT_ROOT } from './gateway-process.ts';
 import { type Stack, startStack } from './harness.ts';
 
 const README = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
@@ -104,24 +104,9 @@ describe('README', () => {
   });
 
   it("lists the contract's variables and TRUST_PROXY in the configuration table", () => {
-    const variables = [
-      'EPMWARE_URL',
-      'EPMWARE_TOKEN',
-      'PORT',
-      'HOST',
-      'TASK_POLL_INTERVAL_MS',
-      'UPSTREAM_TIMEOUT_MS',
-      'UPSTREAM_RATE_LIMIT_PER_MIN',
-      'MAX_UPLOAD_BYTES',
-      'CACHE_TTL_MS',
-      'CORS_ORIGINS',
-      'INTROSPECTION',
-      'LOG_LEVEL',
-      'TRUST_PROXY',
-    ];
     const source = readFileSync(join(PROJECT_ROOT, 'src', 'config.ts'), 'utf8');
     const tableRows = README.split('\n').filter((line) => line.startsWith('| `'));
-    for (const variable of variables) {
+    for (const variable of CONTRACT_VARIABLES) {
       expect(source, variable).toContain(`'${variable}'`);
       expect(
         tableRows.some((row) => row.split('|')[1]?.includes(`\`${variable}\``)),

@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** The contract's variables are removed from the inherited environment so each test states its own. */
-const CONTRACT_VARIABLES = [
+/** The contract's variables and TRUST_PROXY: what the README's configuration table must list. */
+export const CONTRACT_VARIABLES = [
   'EPMWARE_URL',
   'EPMWARE_TOKEN',
   'PORT',
@@ -23,6 +23,11 @@ const CONTRACT_VARIABLES = [
   'INTROSPECTION',
   'LOG_LEVEL',
   'TRUST_PROXY',
+];
+
+/** Removed from the inherited environment so each test states its own: the contract's variables and the rest. */
+const CLEARED_VARIABLES = [
+  ...CONTRACT_VARIABLES,
   'NODE_ENV',
   'MAX_UPSTREAM_CALLS_PER_OPERATION',
   'PERSISTED_DOCUMENTS',
@@ -34,7 +39,7 @@ export const BUILT_ENTRY = ['dist/main.js'];
 
 function environment(env: Record<string, string>): NodeJS.ProcessEnv {
   const base: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of CONTRACT_VARIABLES) delete base[name];
+  for (const name of CLEARED_VARIABLES) delete base[name];
   return { ...base, PORT: '0', ...env };
 }
 

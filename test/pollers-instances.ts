@@ -1,13 +1,9 @@
 /**
  * Several gateway instances on one simulator sharing one Redis (the task-poller lease and fan-out tests and the
- * poller bench): in-process gateways on port 0, SSE watchers that record every event, a Redis reachability
- * check, and a private redis-server that a test may stop and start again.
+ * poller bench): in-process gateways on port 0, a running task to watch, and SSE watchers that record every
+ * event. Redis itself (reachability, key cleanup, a redis-server a test may stop) is in redis-support.ts.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { createClient } from 'graphql-sse';
-import { Redis } from 'ioredis';
 import { type Config, loadConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
 import type { Simulator } from '../src/simulator/index.ts';
@@ -33,6 +29,24 @@ export async function startInstances(
       return { gateway, url };
     }),
   );
+}
+
+/**
+ * Starts a deployment run through the simulator's REST API, as a client of EPMware would, and returns its task id:
+ * the first deployment that is neither busy nor the one the simulator fails.
+ */
+export async function startDeploymentRun(sim: Simulator): Promise<string> {
+  for (const name of sim.fixtures.deploymentNames) {
+    if (name === sim.fixtures.failingDeploymentName) continue;
+    const response = await fetch(`${sim.url}/service/api/deployment/run`, {
+      method: 'POST',
+      headers: { authorization: `Token ${sim.tokens.primary}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name }),
+    });
+    const answer = (await response.json()) as { taskId?: string };
+    if (response.status === 200 && answer.taskId) return answer.taskId;
+  }
+  throw new Error('every deployment is busy');
 }
 
 /** One SSE subscriber to taskUpdates, recording what it receives. */
@@ -85,108 +99,4 @@ export function watchTask(url: URL, token: string, taskId: string): Watcher {
       client.dispose();
     },
   };
-}
-
-/** Whether a Redis answers at `url` within a second. */
-export async function redisAnswers(url: string): Promise<boolean> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 1_000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
-/** A key prefix no other test file (or run) uses. */
-export function uniquePrefix(name: string): string {
-  return `test-${name}-${randomUUID().slice(0, 8)}:`;
-}
-
-/** Deletes every key under `prefix` (SCAN, never KEYS: the Redis is shared). */
-export async function deleteKeys(url: string, prefix: string): Promise<void> {
-  const client = new Redis(url, { maxRetriesPerRequest: 1 });
-  client.on('error', () => {});
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await client.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    client.disconnect();
-  }
-}
-
-/** A redis-server of this test's own, on a free port, that the test may stop and start again. */
-export class PrivateRedis {
-  readonly port: number;
-  #child: ChildProcess | null = null;
-
-  private constructor(port: number) {
-    this.port = port;
-  }
-
-  static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort());
-    await redis.start();
-    return redis;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}/0`;
-  }
-
-  async start(): Promise<void> {
-    this.#child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
-    for (let attempt = 0; attempt < 100; attempt++) {
-      if (await redisAnswers(this.url)) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error(`redis-server did not start on port ${this.port}`);
-  }
-
-  /** SIGKILL: Redis goes away at once, as a crashed or unplugged one would. */
-  async stop(): Promise<void> {
-    const child = this.#child;
-    this.#child = null;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
-/** Whether a redis-server binary can be started here. */
-export function redisServerAvailable(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn('redis-server', ['--version'], { stdio: 'ignore' });
-    child.once('error', () => resolve(false));
-    child.once('exit', (code) => resolve(code === 0));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -12,29 +12,27 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../src/simulator/index.ts';
 import { type GatewayProcess, startGatewayProcess } from './gateway-process.ts';
 import {
-  deleteKeys,
   type Instance,
-  PrivateRedis,
-  redisAnswers,
-  redisServerAvailable,
+  startDeploymentRun,
   startInstances,
-  uniquePrefix,
   type Watcher,
   watchTask,
 } from './pollers-instances.ts';
+import {
+  deleteKeys,
+  PrivateRedis,
+  redisMissing,
+  redisServerMissing,
+  SHARED_REDIS_URL,
+  testPrefix,
+} from './redis-support.ts';
 import { sleep, waitFor } from './subscription-clients.ts';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const INTERVAL_MS = 200;
-const PREFIX = uniquePrefix('pollers');
-const redisUp = await redisAnswers(REDIS_URL);
-const redisServer = await redisServerAvailable();
-if (!redisUp || !redisServer) {
-  const missing = !redisUp ? `no Redis answers at ${REDIS_URL}` : 'no redis-server binary';
-  if (process.env.CI === 'true') throw new Error(`pollers-redis tests need Redis: ${missing}`);
-  console.warn(`SKIPPED pollers-redis tests: ${missing} (set CI=true to make this a failure)`);
-}
-const describeRedis = redisUp && redisServer ? describe : describe.skip;
+const PREFIX = testPrefix('pollers');
+// Both blocks are skipped when either is missing: the shared Redis, or the redis-server binary for the outage.
+const missing = (await redisMissing()) ?? redisServerMissing();
+const describeRedis = describe.skipIf(missing !== null);
 
 const env = (redisUrl: string) => ({
   REDIS_URL: redisUrl,
@@ -45,17 +43,7 @@ const env = (redisUrl: string) => ({
 
 async function startTask(sim: Simulator, durationMs: number): Promise<string> {
   sim.configure({ taskDurationMs: durationMs });
-  for (const name of sim.fixtures.deploymentNames) {
-    if (name === sim.fixtures.failingDeploymentName) continue;
-    const response = await fetch(`${sim.url}/service/api/deployment/run`, {
-      method: 'POST',
-      headers: { authorization: `Token ${sim.tokens.primary}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name }),
-    });
-    const answer = (await response.json()) as { taskId?: string };
-    if (response.status === 200 && answer.taskId) return answer.taskId;
-  }
-  throw new Error('every deployment is busy');
+  return startDeploymentRun(sim);
 }
 
 const polls = (sim: Simulator, taskId: string) =>
@@ -80,13 +68,13 @@ describeRedis('task pollers across instances (shared Redis)', () => {
   let instances: Instance[];
   beforeAll(async () => {
     sim = await startSimulator({ rateLimits: 'relaxed' });
-    instances = await startInstances(sim, 3, env(REDIS_URL));
+    instances = await startInstances(sim, 3, env(SHARED_REDIS_URL));
     await waitFor(() => instances.every(({ gateway }) => gateway.services.taskWatcher.sharing));
   });
   afterAll(async () => {
     await Promise.all(instances.map(({ gateway }) => gateway.close()));
     await sim.close();
-    await deleteKeys(REDIS_URL, PREFIX);
+    await deleteKeys(SHARED_REDIS_URL, PREFIX);
   });
 
   it('30 subscribers over three instances: one poller, everyone sees the changes and completes', async () => {
@@ -185,7 +173,7 @@ describeRedis('task pollers across instances (shared Redis)', () => {
 
   it('kill the polling instance: another takes over and subscribers elsewhere keep receiving', async () => {
     const doomed: GatewayProcess = await startGatewayProcess({
-      ...env(REDIS_URL),
+      ...env(SHARED_REDIS_URL),
       EPMWARE_URL: sim.url,
       LOG_LEVEL: 'error',
       UPSTREAM_RATE_LIMIT_PER_MIN: '1000000',

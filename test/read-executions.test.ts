@@ -2,19 +2,11 @@
  * Deployments and exports: execution histories against the simulator's, the statusMeaning mapping, NOT_FOUND
  * for an unknown name with sibling data intact, global ids, and the bounded fan-out.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { UpstreamDeploymentExecution, UpstreamExportExecution } from '../src/simulator/index.ts';
-import { type Stack, startStack } from './harness.ts';
+import { COUNTED_UPSTREAM, stackForFile } from './harness.ts';
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({ env: { CACHE_TTL_MS: '0', UPSTREAM_RATE_LIMIT_PER_MIN: '100000' } });
-});
-afterAll(() => stack.close());
-beforeEach(() => {
-  stack.sim.clearFaults();
-  stack.sim.clearRequests();
-});
+const stack = stackForFile(COUNTED_UPSTREAM);
 
 const apiCalls = () => stack.sim.requests({ path: '/service/api/*' });
 const globalId = (type: string, name: string, id: string) =>

@@ -2,19 +2,11 @@
  * Groups, memberships both ways, and the batching claim for a small tenant: the nested queries cost at most two
  * upstream requests, whatever their depth.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { UpstreamGroup } from '../src/simulator/index.ts';
-import { type Stack, startStack } from './harness.ts';
+import { COUNTED_UPSTREAM, stackForFile } from './harness.ts';
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({ env: { CACHE_TTL_MS: '0', UPSTREAM_RATE_LIMIT_PER_MIN: '100000' } });
-});
-afterAll(() => stack.close());
-beforeEach(() => {
-  stack.sim.clearFaults();
-  stack.sim.clearRequests();
-});
+const stack = stackForFile(COUNTED_UPSTREAM);
 
 const key = (name: string) => name.toLowerCase();
 const apiCalls = () => stack.sim.requests({ path: '/service/api/*' });

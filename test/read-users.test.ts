@@ -3,20 +3,11 @@
  * global ids, and what the simulator received for each.
  */
 import { request } from 'undici';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { UpstreamUser } from '../src/simulator/index.ts';
-import { type Stack, startStack } from './harness.ts';
+import { COUNTED_UPSTREAM, stackForFile, startStack } from './harness.ts';
 
-let stack: Stack;
-beforeAll(async () => {
-  // No per-credential GET cache: these tests count the upstream calls of each request.
-  stack = await startStack({ env: { CACHE_TTL_MS: '0', UPSTREAM_RATE_LIMIT_PER_MIN: '100000' } });
-});
-afterAll(() => stack.close());
-beforeEach(() => {
-  stack.sim.clearFaults();
-  stack.sim.clearRequests();
-});
+const stack = stackForFile(COUNTED_UPSTREAM);
 
 const key = (name: string) => name.toLowerCase();
 const apiCalls = () => stack.sim.requests({ path: '/service/api/*' });
@@ -210,10 +201,7 @@ describe('users', () => {
   });
 
   it('defaults to 100 a page', async () => {
-    const big = await startStack({
-      simulator: { users: 150, groups: 5 },
-      env: { CACHE_TTL_MS: '0', UPSTREAM_RATE_LIMIT_PER_MIN: '100000' },
-    });
+    const big = await startStack({ ...COUNTED_UPSTREAM, simulator: { users: 150, groups: 5 } });
     try {
       const result = await big.graphql<UsersPage>(PAGE, {});
       expect(result.data?.users.nodes).toHaveLength(100);

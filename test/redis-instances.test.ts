@@ -3,52 +3,21 @@
  * credential for all of them, a write through one is seen by the next read through any other, and one token's
  * answers never reach another token. Skipped with a message when no Redis answers (CI=true fails instead).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Simulator, startSimulator } from '../src/simulator/index.ts';
-import {
-  deleteKeys,
-  type Instance,
-  redisMissing,
-  SHARED_REDIS_URL,
-  startInstance,
-  testPrefix,
-} from './redis-support.ts';
+import { describe, expect, it } from 'vitest';
+import { type Instance, redisMissing, sharedRedisInstances } from './redis-support.ts';
 
 const missing = await redisMissing();
 
 describe.skipIf(missing !== null)('several instances sharing one Redis', () => {
-  /** One prefix per test: each starts from empty shared state. */
-  const prefixes: string[] = [];
-  let sim: Simulator;
-  let instances: Instance[] = [];
-
-  beforeAll(async () => {
-    // EPMware's documented limits: 100 standard requests a minute per token, 429 past that.
-    sim = await startSimulator({ rateLimits: 'documented' });
-  });
-
-  afterAll(async () => {
-    await Promise.all(instances.map((instance) => instance.gateway.close()));
-    await sim?.close();
-    for (const prefix of prefixes) expect(await deleteKeys(SHARED_REDIS_URL, prefix)).toBe(0);
-  });
-
-  async function start(count: number, env: Record<string, string>): Promise<Instance[]> {
-    await Promise.all(instances.map((instance) => instance.gateway.close()));
-    const prefix = testPrefix('instances');
-    prefixes.push(prefix);
-    instances = await Promise.all(
-      Array.from({ length: count }, () => startInstance(sim, SHARED_REDIS_URL, prefix, env)),
-    );
-    return instances;
-  }
+  // EPMware's documented limits: 100 standard requests a minute per token, 429 past that.
+  const shared = sharedRedisInstances('instances', { rateLimits: 'documented' });
 
   it('three instances, default budget: 300 queries from 30 clients -> no upstream 429, at most 100 requests', async () => {
     // No cache, and every query names its own deployment: nothing is coalesced, each needs its own request.
-    const [a, b, c] = await start(3, { CACHE_TTL_MS: '0' });
+    const [a, b, c] = await shared.start(3, { CACHE_TTL_MS: '0' });
     if (!a || !b || !c) throw new Error('three instances expected');
-    sim.configure({ rateLimits: 'documented' });
-    sim.clearRequests();
+    shared.sim.configure({ rateLimits: 'documented' });
+    shared.sim.clearRequests();
     const spread = [a, b, c];
     const codes: string[] = [];
     await Promise.all(
@@ -58,13 +27,13 @@ describe.skipIf(missing !== null)('several instances sharing one Redis', () => {
           const answer = await instance.graphql(
             'query ($n: String!) { deployment(name: $n) { latestExecution { id } } }',
             { n: `NO_SUCH_${client}_${i}` },
-            sim.tokens.primary,
+            shared.sim.tokens.primary,
           );
           codes.push(String(answer.errors?.[0]?.extensions?.code ?? 'OK'));
         }
       }),
     );
-    const received = sim.requests();
+    const received = shared.sim.requests();
     expect(received.filter((r) => r.status === 429)).toHaveLength(0);
     expect(received.length).toBeLessThanOrEqual(100);
     // The budget was the limit, not the demand: the whole minute's budget went upstream, the rest was refused.
@@ -81,17 +50,17 @@ describe.skipIf(missing !== null)('several instances sharing one Redis', () => {
   });
 
   it('a write through A: the next read through B and C shows it, with their caches on', async () => {
-    const [a, b, c] = await start(3, { CACHE_TTL_MS: '60000', UPSTREAM_RATE_LIMIT_PER_MIN: '100000' });
+    const [a, b, c] = await shared.start(3, { CACHE_TTL_MS: '60000', UPSTREAM_RATE_LIMIT_PER_MIN: '100000' });
     if (!a || !b || !c) throw new Error('three instances expected');
-    sim.configure({ rateLimits: 'relaxed' });
-    const token = sim.tokens.primary;
-    const userName = sim.state(token).users()[0]?.userName ?? '';
+    shared.sim.configure({ rateLimits: 'relaxed' });
+    const token = shared.sim.tokens.primary;
+    const userName = shared.sim.state(token).users()[0]?.userName ?? '';
     const read = 'query ($u: String!) { user(userName: $u) { lastName } }';
     // Warm B's and C's caches (and check they are caches: a second read costs nothing upstream).
     for (const instance of [b, c]) await instance.graphql(read, { u: userName }, token);
-    sim.clearRequests();
+    shared.sim.clearRequests();
     for (const instance of [b, c]) await instance.graphql(read, { u: userName }, token);
-    expect(sim.requests({ method: 'GET' })).toHaveLength(0);
+    expect(shared.sim.requests({ method: 'GET' })).toHaveLength(0);
 
     const write = await a.graphql(
       'mutation ($u: String!) { updateSsoUser(userName: $u, input: { lastName: "Changed-Through-A" }) { lastName } }',
@@ -99,40 +68,40 @@ describe.skipIf(missing !== null)('several instances sharing one Redis', () => {
       token,
     );
     expect(write.errors).toBeUndefined();
-    sim.clearRequests();
+    shared.sim.clearRequests();
     for (const instance of [b, c]) {
       const after = await instance.graphql<{ user: { lastName: string } }>(read, { u: userName }, token);
       expect(after.data?.user.lastName).toBe('Changed-Through-A');
     }
     // B and C did not go upstream: A's read-back after the write stored the fresh answer under the new version,
     // which they found in Redis; the entries they held under the old version were unreachable.
-    expect(sim.requests({ method: 'GET' })).toHaveLength(0);
+    expect(shared.sim.requests({ method: 'GET' })).toHaveLength(0);
   });
 
   it('two tokens across instances: nothing of one is ever served to the other', async () => {
-    const [a, b] = await start(2, { CACHE_TTL_MS: '60000', UPSTREAM_RATE_LIMIT_PER_MIN: '100000' });
+    const [a, b] = await shared.start(2, { CACHE_TTL_MS: '60000', UPSTREAM_RATE_LIMIT_PER_MIN: '100000' });
     if (!a || !b) throw new Error('two instances expected');
-    sim.configure({ rateLimits: 'relaxed' });
-    const { primary, secondary } = sim.tokens;
+    shared.sim.configure({ rateLimits: 'relaxed' });
+    const { primary, secondary } = shared.sim.tokens;
     const query = '{ users(first: 1000) { totalCount edges { node { userName } } } }';
     type Users = { users: { totalCount: number; edges: Array<{ node: { userName: string } }> } };
     const names = (answer: { data?: Users | null }) =>
       answer.data?.users.edges.map((e) => e.node.userName.toLowerCase()).sort();
     const expected = (token: string) =>
-      sim
+      shared.sim
         .state(token)
         .users()
         .map((u) => u.userName.toLowerCase())
         .sort();
     expect(expected(primary)).not.toEqual(expected(secondary));
-    sim.clearRequests();
+    shared.sim.clearRequests();
     // Primary fills the shared cache through A; secondary asks the same query through B, then A, and back.
     expect(names(await a.graphql<Users>(query, undefined, primary))).toEqual(expected(primary));
     expect(names(await b.graphql<Users>(query, undefined, secondary))).toEqual(expected(secondary));
     expect(names(await a.graphql<Users>(query, undefined, secondary))).toEqual(expected(secondary));
     expect(names(await b.graphql<Users>(query, undefined, primary))).toEqual(expected(primary));
     // Each token went upstream itself exactly once: the second instance found its own token's entry only.
-    const tokens = sim.requests({ method: 'GET' }).map((r) => r.token);
+    const tokens = shared.sim.requests({ method: 'GET' }).map((r) => r.token);
     expect(tokens.filter((t) => t === primary)).toHaveLength(1);
     expect(tokens.filter((t) => t === secondary)).toHaveLength(1);
   });

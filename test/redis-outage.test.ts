@@ -7,7 +7,6 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../src/simulator/index.ts';
 import {
-  freePort,
   type Instance,
   PrivateRedis,
   redisReady,
@@ -30,8 +29,7 @@ describe.skipIf(missing !== null)('Redis stopped mid-run', () => {
   let b: Instance;
 
   beforeAll(async () => {
-    redis = new PrivateRedis(await freePort());
-    await redis.start();
+    redis = await PrivateRedis.start();
     sim = await startSimulator({ rateLimits: 'relaxed' });
     const prefix = testPrefix('outage');
     // Two instances, a budget of 40 a minute in total: 20 each while Redis is away.

@@ -1,23 +1,31 @@
 /**
  * What the Redis tests share: whether a Redis is there (skip with a visible message when not; CI=true fails
  * instead), several gateway instances on one simulator and one Redis, a private redis-server that a test may stop
- * and start, and cleanup of a test file's own key prefix.
+ * and start, and cleanup of a test file's own key prefixes.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { type Config, loadConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
-import type { Simulator } from '../src/simulator/index.ts';
+import { type Simulator, type SimulatorOptions, startSimulator } from '../src/simulator/index.ts';
 import type { UpstreamTuning } from '../src/upstream/client.ts';
 import type { GraphQLResponse } from './harness.ts';
 
 export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 
-async function answersPing(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, connectTimeout: 1_000 });
+/** Whether a Redis answers at `url` within a second (one try, no reconnecting). */
+export async function redisAnswers(url: string): Promise<boolean> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    connectTimeout: 1_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   client.on('error', () => {});
   try {
     await client.connect();
@@ -34,7 +42,7 @@ async function answersPing(url: string): Promise<boolean> {
  * (.ci/run starts one), elsewhere the caller skips with the message.
  */
 export async function redisMissing(): Promise<string | null> {
-  if (await answersPing(SHARED_REDIS_URL)) return null;
+  if (await redisAnswers(SHARED_REDIS_URL)) return null;
   const missing = `no Redis answers at ${SHARED_REDIS_URL} (start one: redis-server --port 6379 --save "")`;
   if (process.env.CI === 'true') throw new Error(`CI=true and ${missing}`);
   process.stderr.write(`SKIPPED Redis tests: ${missing}\n`);
@@ -47,7 +55,7 @@ export function redisServerMissing(): string | null {
   if (found) return null;
   const missing = 'the redis-server binary is not installed (apt-get install redis-server)';
   if (process.env.CI === 'true') throw new Error(`CI=true and ${missing}`);
-  process.stderr.write(`SKIPPED Redis outage test: ${missing}\n`);
+  process.stderr.write(`SKIPPED tests that stop Redis: ${missing}\n`);
   return missing;
 }
 
@@ -56,14 +64,26 @@ export function testPrefix(name: string): string {
   return `epmware-gateway-test:${name}:${randomUUID().slice(0, 8)}:`;
 }
 
+/** Every key under `prefix`, by SCAN: never KEYS, which blocks a Redis that others share. */
+async function keysUnder(client: Redis, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    cursor = next;
+    found.push(...keys);
+  } while (cursor !== '0');
+  return found;
+}
+
 /** Deletes every key under the prefix; returns how many were left (0 once clean). */
 export async function deleteKeys(url: string, prefix: string): Promise<number> {
-  const client = new Redis(url, { enableOfflineQueue: true, maxRetriesPerRequest: 1 });
+  const client = new Redis(url, { maxRetriesPerRequest: 1 });
   client.on('error', () => {});
   try {
-    const keys = await client.keys(`${prefix}*`);
+    const keys = await keysUnder(client, prefix);
     if (keys.length > 0) await client.del(...keys);
-    return (await client.keys(`${prefix}*`)).length;
+    return (await keysUnder(client, prefix)).length;
   } finally {
     client.disconnect();
   }
@@ -115,6 +135,59 @@ export async function startInstance(
   };
 }
 
+export interface SharedRedisInstances {
+  /** The block's simulator (started in beforeAll). */
+  readonly sim: Simulator;
+  /** Closes the instances of the last start, then starts `count` new ones under a fresh key prefix. */
+  start(count: number, env: Record<string, string>, upstream?: UpstreamTuning): Promise<Instance[]>;
+  /** Closes the instances of the last start. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The setup of a describe block of tests against the shared Redis; call it inside the block. Before all: a
+ * simulator. Each `start`: gateway instances on it under a key prefix of their own, so each test begins from
+ * empty shared state. After all: the instances and the simulator closed, and not one key left under any prefix.
+ */
+export function sharedRedisInstances(name: string, simulator: SimulatorOptions): SharedRedisInstances {
+  const prefixes: string[] = [];
+  let sim: Simulator | undefined;
+  let instances: Instance[] = [];
+  const stop = async () => {
+    await Promise.all(instances.map((instance) => instance.gateway.close()));
+    instances = [];
+  };
+  beforeAll(async () => {
+    sim = await startSimulator(simulator);
+  });
+  afterAll(async () => {
+    await stop();
+    await sim?.close();
+    for (const prefix of prefixes) expect(await deleteKeys(SHARED_REDIS_URL, prefix)).toBe(0);
+  });
+  const started = (): Simulator => {
+    if (!sim) throw new Error('the simulator is started in beforeAll: use it in a hook or a test');
+    return sim;
+  };
+  return {
+    get sim() {
+      return started();
+    },
+    async start(count, env, upstream) {
+      await stop();
+      const prefix = testPrefix(name);
+      prefixes.push(prefix);
+      instances = await Promise.all(
+        Array.from({ length: count }, () =>
+          startInstance(started(), SHARED_REDIS_URL, prefix, env, upstream),
+        ),
+      );
+      return instances;
+    },
+    stop,
+  };
+}
+
 /** Resolves when the instance's Redis connection is up (or rejects after `tries` checks 50 ms apart). */
 export async function redisReady(gateway: Gateway, up = true, tries = 200): Promise<void> {
   for (let i = 0; i < tries; i++) {
@@ -124,20 +197,29 @@ export async function redisReady(gateway: Gateway, up = true, tries = 200): Prom
   throw new Error(`redis never became ${up ? 'up' : 'down'} for this instance`);
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const address = probe.address();
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
       const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
+      server.close(() => resolve(port));
     });
   });
 }
 
-/** A redis-server of the test's own, which it may stop and start again on the same port. */
+/** A redis-server of the test's own, on a free port, which it may stop and start again on the same port. */
 export class PrivateRedis {
   #process: ChildProcess | null = null;
-  constructor(readonly port: number) {}
+  private constructor(readonly port: number) {}
+
+  /** A new redis-server on a free port, answering. */
+  static async start(): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort());
+    await redis.start();
+    return redis;
+  }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}/0`;
@@ -150,12 +232,13 @@ export class PrivateRedis {
       { stdio: 'ignore' },
     );
     for (let i = 0; i < 100; i++) {
-      if (await answersPing(this.url)) return;
+      if (await redisAnswers(this.url)) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     throw new Error(`redis-server did not start on port ${this.port}`);
   }
 
+  /** SIGKILL: Redis goes away at once, as a crashed or unplugged one would. */
   async stop(): Promise<void> {
     const child = this.#process;
     this.#process = null;

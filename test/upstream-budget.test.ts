@@ -9,7 +9,13 @@ import { GatewayError } from '../src/errors.ts';
 import { budgetLimits } from '../src/upstream/budget.ts';
 import { Credential } from '../src/upstream/credential.ts';
 import { Epmware } from '../src/upstream/epmware.ts';
-import { type Stack, startStack } from './harness.ts';
+import {
+  expectInteractiveBeforeBackground,
+  expectTwoPerWindow,
+  fourDistinctReads,
+  type Stack,
+  startStack,
+} from './harness.ts';
 
 let stack: Stack | undefined;
 afterEach(async () => {
@@ -19,16 +25,6 @@ afterEach(async () => {
 
 function epmware(s: Stack, token = s.token): Epmware {
   return new Epmware(s.gateway.services.upstream, new Credential(token));
-}
-
-/** Four different reads: none can be coalesced with another. */
-function fourDistinctReads(api: Epmware, deploymentName: string): Array<() => Promise<unknown>> {
-  return [
-    () => api.listUsers(),
-    () => api.listGroups(),
-    () => api.groupMembers(),
-    () => api.deploymentExecutions(deploymentName, true),
-  ];
 }
 
 describe('budget', () => {
@@ -80,16 +76,7 @@ describe('budget', () => {
       env: { UPSTREAM_RATE_LIMIT_PER_MIN: '2', UPSTREAM_TIMEOUT_MS: '5000', CACHE_TTL_MS: '0' },
       upstream: { budgetWindowMs: windowMs },
     });
-    const s = stack;
-    const reads = fourDistinctReads(epmware(s), s.sim.fixtures.deploymentNames[0] ?? '');
-    const outcomes = await Promise.allSettled(reads.map((read) => read()));
-    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
-    const at = s.sim.requests().map((r) => r.at);
-    expect(at).toHaveLength(4);
-    // The budget's invariant: the (i+2)-th request comes a full window after the i-th was answered.
-    for (let i = 0; i + 2 < at.length; i++) {
-      expect((at[i + 2] ?? 0) - (at[i] ?? 0)).toBeGreaterThanOrEqual(windowMs);
-    }
+    await expectTwoPerWindow(epmware(stack), stack.sim, windowMs);
   });
 
   it('background task polls yield to interactive requests', async () => {
@@ -97,26 +84,7 @@ describe('budget', () => {
       env: { UPSTREAM_RATE_LIMIT_PER_MIN: '1', UPSTREAM_TIMEOUT_MS: '8000', CACHE_TTL_MS: '0' },
       upstream: { budgetWindowMs: 250 },
     });
-    const s = stack;
-    const api = epmware(s);
-    const { succeededTaskId, failedTaskId } = s.sim.fixtures;
-    // The first takes the only slot; two background polls queue, then two interactive reads arrive.
-    const calls = [
-      api.listUsers(),
-      api.taskStatus(succeededTaskId, 'background'),
-      api.taskStatus(failedTaskId, 'background'),
-      api.listGroups(),
-      api.groupMembers(),
-    ];
-    const outcomes = await Promise.allSettled(calls);
-    expect(outcomes.every((o) => o.status === 'fulfilled')).toBe(true);
-    expect(s.sim.requests().map((r) => r.path)).toEqual([
-      '/service/api/security/users',
-      '/service/api/security/groups',
-      '/service/api/security/groups/users',
-      `/service/api/task/get_status/${succeededTaskId}`,
-      `/service/api/task/get_status/${failedTaskId}`,
-    ]);
+    await expectInteractiveBeforeBackground(epmware(stack), stack.sim);
   });
 
   it('bulk operations have their own, smaller budget', async () => {
