@@ -61,7 +61,9 @@ describe('EPMWARE_URL', () => {
         body: JSON.stringify({ query: '{ users { totalCount } }' }),
       });
       const text = await response.body.text();
-      const body = JSON.parse(text) as { errors?: Array<{ message: string; extensions?: { code?: string } }> };
+      const body = JSON.parse(text) as {
+        errors?: Array<{ message: string; extensions?: { code?: string } }>;
+      };
       expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
       expect(body.errors?.[0]?.message).toBe(
         `EPMware could not be reached at http://127.0.0.1:${port} for security/users ` +
