@@ -3,18 +3,16 @@
  * themselves; `executions` and `latestExecution` ask export/get_execution_details.
  */
 import { builder } from '../builder.ts';
+import { configurationType } from './configuration.ts';
 import {
   checkConfigurationNames,
   Execution,
-  ExecutionState,
   type ExportExecutionSource,
   executionLocalId,
   findExecution,
   loadExportExecutions,
   parseExecutionLocalId,
 } from './execution.ts';
-import { executionsIn } from './execution-range.ts';
-import { ExecutionStats, executionStats } from './execution-stats.ts';
 
 /** EPMware sends the size as a number, a numeric string, or null when there is no file. */
 export function fileSizeBytes(raw: number | string | null | undefined): number | null {
@@ -42,61 +40,12 @@ export const ExportExecution = builder.node(builder.objectRef<ExportExecutionSou
   }),
 });
 
-export interface ExportSource {
-  name: string;
-}
-
-export const Export = builder.objectRef<ExportSource>('Export').implement({
-  description: 'An export profile or book, by name',
-  fields: (t) => ({
-    name: t.exposeString('name', { nullable: false }),
-    executions: t.field({
-      type: [ExportExecution],
-      nullable: true,
-      description:
-        'Its runs, newest first. since (inclusive) and until (exclusive) bound startedAt, state keeps one state; ' +
-        'latestOnly keeps only the newest of those. since after until is BAD_USER_INPUT, before any upstream ' +
-        'call. NOT_FOUND for an unknown name.',
-      args: {
-        latestOnly: t.arg.boolean({ defaultValue: false }),
-        since: t.arg({ type: 'DateTime' }),
-        until: t.arg({ type: 'DateTime' }),
-        state: t.arg({ type: ExecutionState }),
-      },
-      resolve: (exported, args, ctx) =>
-        executionsIn(
-          (latestOnly) => loadExportExecutions(ctx, exported.name, latestOnly),
-          args.latestOnly ?? false,
-          args,
-        ),
-    }),
-    stats: t.field({
-      type: ExecutionStats,
-      nullable: true,
-      description:
-        'Statistics over its runs that started in [since, until) (all runs without a range), from the same ' +
-        'history executions uses. since after until is BAD_USER_INPUT. NOT_FOUND for an unknown name.',
-      args: { since: t.arg({ type: 'DateTime' }), until: t.arg({ type: 'DateTime' }) },
-      resolve: async (exported, args, ctx) =>
-        executionStats(
-          await executionsIn(
-            (latestOnly) => loadExportExecutions(ctx, exported.name, latestOnly),
-            false,
-            args,
-          ),
-        ),
-    }),
-    latestExecution: t.field({
-      type: ExportExecution,
-      nullable: true,
-      description: 'Its latest run; null when it never ran. NOT_FOUND for an unknown name.',
-      resolve: async (exported, _args, ctx) => {
-        const [latest] = await loadExportExecutions(ctx, exported.name, true);
-        return latest ?? null;
-      },
-    }),
-  }),
-});
+export const Export = configurationType(
+  'Export',
+  'An export profile or book, by name',
+  ExportExecution,
+  loadExportExecutions,
+);
 
 builder.queryFields((t) => ({
   export: t.field({

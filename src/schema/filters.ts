@@ -6,6 +6,7 @@
  *
  * Every string operator is case-insensitive, as EPMware names are: tolower/toupper have no use here.
  */
+import type { InputFieldBuilder, InputObjectRef } from '@pothos/core';
 import { builder } from '../builder.ts';
 
 export interface StringFilterShape {
@@ -75,6 +76,18 @@ export interface Combinators<F> {
   and?: readonly F[] | null;
   or?: readonly F[] | null;
   not?: F | null;
+}
+
+/** The and / or / not fields of a filter input type (`self`), as `Combinators` reads them. */
+export function combinatorFields<F extends Combinators<F>>(
+  t: InputFieldBuilder<typeof builder.$inferSchemaTypes, 'InputObject'>,
+  self: InputObjectRef<typeof builder.$inferSchemaTypes, F>,
+) {
+  return {
+    and: t.field({ type: [self], description: 'Every one of these holds' }),
+    or: t.field({ type: [self], description: 'At least one of these holds' }),
+    not: t.field({ type: self, description: 'This does not hold' }),
+  };
 }
 
 /** Applies and / or / not around `own` (the filter's own conditions), recursively. */

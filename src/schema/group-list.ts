@@ -2,20 +2,19 @@
 import { builder } from '../builder.ts';
 import { type Memberships, nameKey } from '../directory.ts';
 import type { EpmGroup } from '../upstream/types.ts';
+import { type DirectoryList, directoryConnection } from './directory-list.ts';
 import {
   type Combinators,
+  combinatorFields,
   comparable,
-  filterItems,
   matchesSearch,
   matchesString,
   OrderDirection,
   StringFilter,
   type StringFilterShape,
-  someFilter,
 } from './filters.ts';
-import { checkPageArgs, DEFAULT_PAGE_SIZE, type Ordering, paginate, sortedOnce } from './pagination.ts';
-import { Group, isEnabled } from './security-sources.ts';
-import { selects } from './selection.ts';
+import type { Ordering } from './pagination.ts';
+import { Group, type GroupSource, isEnabled } from './security-sources.ts';
 
 export interface GroupFilterShape extends Combinators<GroupFilterShape> {
   search?: string | null;
@@ -34,9 +33,7 @@ export const GroupFilter = GroupFilterRef.implement({
     description: t.field({ type: StringFilter }),
     enabled: t.boolean(),
     hasMember: t.string({ description: 'Has this user as a member (user name, case-insensitive)' }),
-    and: t.field({ type: [GroupFilterRef], description: 'Every one of these holds' }),
-    or: t.field({ type: [GroupFilterRef], description: 'At least one of these holds' }),
-    not: t.field({ type: GroupFilterRef, description: 'This does not hold' }),
+    ...combinatorFields(t, GroupFilterRef),
   }),
 });
 
@@ -85,49 +82,15 @@ function matchesOwn(
   return true;
 }
 
-builder.queryField('groups', (t) =>
-  t.connection(
-    {
-      type: Group,
-      nullable: false,
-      nodeNullable: false,
-      edgesNullable: { list: false, items: false },
-      description: 'Groups EPMware lists: `first` 100 by default, at most 1000 a page',
-      args: {
-        filter: t.arg({ type: GroupFilter }),
-        orderBy: t.arg({ type: GroupOrder }),
-      },
-      resolve: async (_root, args, ctx, info) => {
-        const ordering = groupOrdering(args.orderBy?.direction ?? 'ASC');
-        checkPageArgs(args, ordering.tag);
-        const filter = args.filter;
-        const needsMemberships = someFilter(filter, (f) => f.hasMember != null);
-        const many = (args.first ?? args.last ?? DEFAULT_PAGE_SIZE) > 1;
-        if (!needsMemberships && many && MEMBERS_PATHS.some((path) => selects(info, path))) {
-          // In flight alongside the groups list (see users in user-list.ts).
-          void ctx.directory.memberships();
-        }
-        const [groups, memberships] = await Promise.all([
-          ctx.directory.groups(),
-          needsMemberships ? ctx.directory.memberships() : undefined,
-        ]);
-        const matching = filterItems(sortedOnce(groups.list, ordering), filter, (entry, f) =>
-          matchesOwn(entry.item, f, memberships),
-        );
-        return paginate(matching, args, ordering);
-      },
-    },
-    {
-      name: 'GroupConnection',
-      description: 'A page of groups',
-      fields: (c) => ({
-        totalCount: c.int({
-          nullable: false,
-          description: 'Groups matching the filter, over all pages',
-          resolve: (connection) => connection.totalCount,
-        }),
-      }),
-    },
-    { name: 'GroupEdge' },
-  ),
-);
+const groupList: DirectoryList<GroupSource, EpmGroup, GroupFilterShape, typeof GroupOrder.$inferInput> = {
+  node: Group,
+  filter: GroupFilter,
+  orderBy: GroupOrder,
+  ordering: (orderBy) => groupOrdering(orderBy?.direction ?? 'ASC'),
+  list: (directory) => directory.groups(),
+  readsMemberships: (filter) => filter.hasMember != null,
+  membershipPaths: MEMBERS_PATHS,
+  matchesOwn,
+};
+
+builder.queryField('groups', (t) => directoryConnection(t, 'groups', groupList));

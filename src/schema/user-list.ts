@@ -5,20 +5,19 @@
 import { builder } from '../builder.ts';
 import { type Memberships, nameKey } from '../directory.ts';
 import type { EpmUser } from '../upstream/types.ts';
+import { type DirectoryList, directoryConnection } from './directory-list.ts';
 import {
   type Combinators,
+  combinatorFields,
   comparable,
-  filterItems,
   matchesSearch,
   matchesString,
   OrderDirection,
   StringFilter,
   type StringFilterShape,
-  someFilter,
 } from './filters.ts';
-import { checkPageArgs, DEFAULT_PAGE_SIZE, type Ordering, paginate, sortedOnce } from './pagination.ts';
-import { isEnabled } from './security-sources.ts';
-import { selects } from './selection.ts';
+import type { Ordering } from './pagination.ts';
+import { isEnabled, type UserSource } from './security-sources.ts';
 import { User, UserType, type UserTypeValue, userTypeOf } from './user.ts';
 
 export interface UserFilterShape extends Combinators<UserFilterShape> {
@@ -46,9 +45,7 @@ export const UserFilter = UserFilterRef.implement({
     firstName: t.field({ type: StringFilter }),
     lastName: t.field({ type: StringFilter }),
     email: t.field({ type: StringFilter }),
-    and: t.field({ type: [UserFilterRef], description: 'Every one of these holds' }),
-    or: t.field({ type: [UserFilterRef], description: 'At least one of these holds' }),
-    not: t.field({ type: UserFilterRef, description: 'This does not hold' }),
+    ...combinatorFields(t, UserFilterRef),
   }),
 });
 
@@ -90,11 +87,6 @@ function userOrdering(field: UserOrderFieldValue, direction: 'ASC' | 'DESC'): Or
   return ordering;
 }
 
-/** A page of one user never needs every membership: `groups` asks EPMware for that user's alone (directory.ts). */
-function manyOnPage(args: { first?: number | null; last?: number | null }): boolean {
-  return (args.first ?? args.last ?? DEFAULT_PAGE_SIZE) > 1;
-}
-
 function matchesOwn(user: EpmUser, filter: UserFilterShape, memberships: Memberships | undefined): boolean {
   if (
     filter.search != null &&
@@ -120,49 +112,16 @@ const GROUPS_PATHS = [
   ['edges', 'node', 'groups'],
 ] as const;
 
-builder.queryField('users', (t) =>
-  t.connection(
-    {
-      type: User,
-      nullable: false,
-      nodeNullable: false,
-      edgesNullable: { list: false, items: false },
-      description: 'Users EPMware lists: `first` 100 by default, at most 1000 a page',
-      args: {
-        filter: t.arg({ type: UserFilter }),
-        orderBy: t.arg({ type: UserOrder }),
-      },
-      resolve: async (_root, args, ctx, info) => {
-        const ordering = userOrdering(args.orderBy?.field ?? 'USER_NAME', args.orderBy?.direction ?? 'ASC');
-        checkPageArgs(args, ordering.tag);
-        const filter = args.filter;
-        const needsMemberships = someFilter(filter, (f) => f.inGroup != null);
-        if (!needsMemberships && manyOnPage(args) && GROUPS_PATHS.some((path) => selects(info, path))) {
-          // In flight alongside the users list; `groups` fields find it settled or join it (errors surface there).
-          void ctx.directory.memberships();
-        }
-        const [users, memberships] = await Promise.all([
-          ctx.directory.users(filter?.userType ?? undefined),
-          needsMemberships ? ctx.directory.memberships() : undefined,
-        ]);
-        // Filtering keeps the order, so the list is sorted once (per upstream answer) and filtered per request.
-        const matching = filterItems(sortedOnce(users.list, ordering), filter, (entry, f) =>
-          matchesOwn(entry.item, f, memberships),
-        );
-        return paginate(matching, args, ordering);
-      },
-    },
-    {
-      name: 'UserConnection',
-      description: 'A page of users',
-      fields: (c) => ({
-        totalCount: c.int({
-          nullable: false,
-          description: 'Users matching the filter, over all pages',
-          resolve: (connection) => connection.totalCount,
-        }),
-      }),
-    },
-    { name: 'UserEdge' },
-  ),
-);
+const userList: DirectoryList<UserSource, EpmUser, UserFilterShape, typeof UserOrder.$inferInput> = {
+  node: User,
+  filter: UserFilter,
+  orderBy: UserOrder,
+  ordering: (orderBy) => userOrdering(orderBy?.field ?? 'USER_NAME', orderBy?.direction ?? 'ASC'),
+  // Only the top-level userType goes to EPMware, which filters by it; matchesOwn still checks every one.
+  list: (directory, filter) => directory.users(filter?.userType ?? undefined),
+  readsMemberships: (filter) => filter.inGroup != null,
+  membershipPaths: GROUPS_PATHS,
+  matchesOwn,
+};
+
+builder.queryField('users', (t) => directoryConnection(t, 'users', userList));

@@ -13,7 +13,8 @@ import type { RedisConnection } from '../redis/connection.ts';
 import type { EpmTaskStatus } from '../upstream/types.ts';
 import type { TaskFanout } from './task-fanout.ts';
 import type { EndError, TaskEvent, TaskLease } from './task-lease.ts';
-import { isFinal, sameProgress, type TaskFeed, type TaskPoller, type TaskSubscriber } from './task-poller.ts';
+import type { TaskFeed, TaskPoller } from './task-poller.ts';
+import { isFinal, type TaskSubscriber, TaskSubscribers } from './task-subscribers.ts';
 
 /** leader: holds the lease and polls; follower: relays the holder; solo: Redis is away, polls for itself. */
 export type PollerRole = 'starting' | 'leader' | 'follower' | 'solo';
@@ -35,9 +36,8 @@ export interface SharedTaskPollerOptions {
 
 export class SharedTaskPoller implements TaskFeed {
   readonly #options: SharedTaskPollerOptions;
-  readonly #subscribers = new Set<TaskSubscriber>();
-  #latest: EpmTaskStatus | undefined;
-  /** The version of `#latest` in Redis' `last` hash (0: unknown, e.g. polled solo). */
+  readonly #subscribers = new TaskSubscribers();
+  /** The version, in Redis' `last` hash, of the latest task delivered here (0: unknown, e.g. polled solo). */
   #version = 0;
   #role: PollerRole = 'starting';
   /**
@@ -85,7 +85,6 @@ export class SharedTaskPoller implements TaskFeed {
   add(subscriber: TaskSubscriber): void {
     if (this.#stopped) throw new Error('SharedTaskPoller.add after stop');
     this.#subscribers.add(subscriber);
-    if (this.#latest) subscriber.next(this.#latest);
     if (this.#started) return;
     this.#started = true;
     this.#options.fanout.join(this.#options.lease.channel, (event) => this.#onEvent(event));
@@ -93,12 +92,11 @@ export class SharedTaskPoller implements TaskFeed {
   }
 
   remove(subscriber: TaskSubscriber): void {
-    this.#subscribers.delete(subscriber);
-    if (this.#subscribers.size === 0) this.#stop();
+    if (this.#subscribers.remove(subscriber)) this.#stop();
   }
 
   close(): void {
-    this.#endAll();
+    this.#subscribers.endAll();
     this.#stop();
   }
 
@@ -222,7 +220,7 @@ export class SharedTaskPoller implements TaskFeed {
       this.#options.lease.release(event).catch(() => {});
       this.#setRole('starting');
     }
-    this.#endAll(error);
+    this.#subscribers.endAll(error);
     this.#stop();
   }
 
@@ -239,26 +237,18 @@ export class SharedTaskPoller implements TaskFeed {
         return;
       case 'end':
         if (this.#role === 'leader') return;
-        this.#endAll(errorFromEnd(event.error));
+        this.#subscribers.endAll(errorFromEnd(event.error));
         this.#stop();
         return;
     }
   }
 
   #deliver(task: EpmTaskStatus): void {
-    if (this.#latest && sameProgress(this.#latest, task)) return;
-    this.#latest = task;
-    for (const subscriber of [...this.#subscribers]) subscriber.next(task);
+    if (!this.#subscribers.deliver(task)) return;
     if (isFinal(task)) {
-      this.#endAll();
+      this.#subscribers.endAll();
       this.#stop();
     }
-  }
-
-  #endAll(error?: Error): void {
-    const subscribers = [...this.#subscribers];
-    this.#subscribers.clear();
-    for (const subscriber of subscribers) subscriber.end(error);
   }
 
   #stop(): void {

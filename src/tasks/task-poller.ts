@@ -10,7 +10,7 @@
 
 import { type ErrorCode, GatewayError, UpstreamError } from '../errors.ts';
 import type { EpmTaskStatus } from '../upstream/types.ts';
-import { percentCompleted, taskState } from './task-state.ts';
+import { isFinal, type TaskSubscriber, TaskSubscribers } from './task-subscribers.ts';
 
 /** Failures worth waiting out: EPMware (or the way to it) is slow, down or over budget right now. */
 const TRANSIENT: ReadonlySet<ErrorCode> = new Set([
@@ -18,13 +18,6 @@ const TRANSIENT: ReadonlySet<ErrorCode> = new Set([
   'UPSTREAM_UNAVAILABLE',
   'RATE_LIMITED',
 ]);
-
-export interface TaskSubscriber {
-  /** The task as last polled: at once when the poller knows it, then after every change. */
-  next(task: EpmTaskStatus): void;
-  /** The watch is over: right after the terminal state (no error), or with the error that ended it. */
-  end(error?: Error): void;
-}
 
 /**
  * What the TaskWatcher keeps per (credential, task): the in-process TaskPoller, or with Redis the SharedTaskPoller
@@ -57,8 +50,7 @@ export interface TaskPollerOptions {
 
 export class TaskPoller implements TaskFeed {
   readonly #options: TaskPollerOptions;
-  readonly #subscribers = new Set<TaskSubscriber>();
-  #latest: EpmTaskStatus | undefined;
+  readonly #subscribers = new TaskSubscribers();
   #timer: NodeJS.Timeout | undefined;
   /** Aborts the poll in flight (queued for a budget slot or sent): a stopped poller sends nothing more. */
   readonly #abort = new AbortController();
@@ -76,11 +68,9 @@ export class TaskPoller implements TaskFeed {
     return this.#stopped;
   }
 
-  /** A late subscriber gets the latest known state at once, without an upstream call of its own. */
   add(subscriber: TaskSubscriber): void {
     if (this.#stopped) throw new Error('TaskPoller.add after stop');
     this.#subscribers.add(subscriber);
-    if (this.#latest) subscriber.next(this.#latest);
     if (!this.#started) {
       this.#started = true;
       void this.#poll();
@@ -88,13 +78,12 @@ export class TaskPoller implements TaskFeed {
   }
 
   remove(subscriber: TaskSubscriber): void {
-    this.#subscribers.delete(subscriber);
-    if (this.#subscribers.size === 0) this.#stop();
+    if (this.#subscribers.remove(subscriber)) this.#stop();
   }
 
   /** Ends every subscriber's watch without an error (gateway shutdown) and stops. */
   close(): void {
-    this.#endAll();
+    this.#subscribers.endAll();
     this.#stop();
   }
 
@@ -116,11 +105,7 @@ export class TaskPoller implements TaskFeed {
     if (this.#stopped) return;
     this.#failingSince = undefined;
     this.#failures = 0;
-    const changed = !this.#latest || !sameProgress(this.#latest, task);
-    if (changed) {
-      this.#latest = task;
-      for (const subscriber of [...this.#subscribers]) subscriber.next(task);
-    }
+    this.#subscribers.deliver(task);
     if (isFinal(task)) {
       this.close();
       return;
@@ -135,7 +120,7 @@ export class TaskPoller implements TaskFeed {
     this.#failingSince ??= startedAt;
     const failingFor = Date.now() - this.#failingSince;
     if (!transient || failingFor >= failureBudgetMs) {
-      this.#endAll(error);
+      this.#subscribers.endAll(error);
       this.#stop();
       return;
     }
@@ -151,12 +136,6 @@ export class TaskPoller implements TaskFeed {
     this.#timer = setTimeout(() => void this.#poll(), Math.max(0, delayMs));
   }
 
-  #endAll(error?: Error): void {
-    const subscribers = [...this.#subscribers];
-    this.#subscribers.clear();
-    for (const subscriber of subscribers) subscriber.end(error);
-  }
-
   #stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
@@ -165,18 +144,4 @@ export class TaskPoller implements TaskFeed {
     this.#abort.abort(new Error('task poller stopped'));
     this.#options.onStop();
   }
-}
-
-/** What a subscriber sees change: state, percentCompleted and message (not the raw P/R code behind RUNNING). */
-export function sameProgress(a: EpmTaskStatus, b: EpmTaskStatus): boolean {
-  return (
-    taskState(a.status) === taskState(b.status) &&
-    percentCompleted(a.percentCompleted) === percentCompleted(b.percentCompleted) &&
-    (a.message ?? null) === (b.message ?? null)
-  );
-}
-
-/** SUCCEEDED or FAILED: nothing will change any more. */
-export function isFinal(task: EpmTaskStatus): boolean {
-  return taskState(task.status) !== 'RUNNING';
 }

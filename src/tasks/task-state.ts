@@ -1,6 +1,6 @@
 /**
  * EPMware's task status as the graph shows it, shared by the Task type (schema/task.ts) and the task pollers
- * (task-poller.ts), so a poller never imports the schema.
+ * (task-subscribers.ts), so a poller never imports the schema.
  */
 import type { EpmTaskStatus } from '../upstream/types.ts';
 

@@ -21,7 +21,8 @@ import type { EpmTaskStatus } from '../upstream/types.ts';
 import { type PollerRole, SharedTaskPoller } from './shared-task-poller.ts';
 import { TaskFanout } from './task-fanout.ts';
 import { TaskLease } from './task-lease.ts';
-import { type TaskFeed, TaskPoller, type TaskSubscriber } from './task-poller.ts';
+import { type TaskFeed, TaskPoller } from './task-poller.ts';
+import type { TaskSubscriber } from './task-subscribers.ts';
 
 /** What a watch yields: the task (first as it is now, then after each change), or the error that ended it. */
 export type TaskUpdate = EpmTaskStatus | Error;
