@@ -1,12 +1,20 @@
 /**
- * Prints the Pothos schema, sorted, to schema.graphql; with --check, fails when the committed file is stale.
+ * Prints the schema the gateway serves (Pothos's, plus the @defer and @stream directives Yoga's plugin adds), sorted,
+ * to schema.graphql; with --check, fails when the committed file is stale.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { lexicographicSortSchema, printSchema } from 'graphql';
+import { GraphQLDeferDirective, GraphQLStreamDirective } from '@graphql-tools/utils';
+import { GraphQLSchema, lexicographicSortSchema, printSchema } from 'graphql';
 import { schema } from '../src/schema/index.ts';
 
 const target = new URL('../schema.graphql', import.meta.url);
-const printed = `${printSchema(lexicographicSortSchema(schema))}\n`;
+// What clients are served: Yoga's defer/stream plugin (plugins/defer-stream.ts) adds @defer and @stream to the
+// Pothos schema at start-up, so code generators and editors validating against this file must see them too.
+const served = new GraphQLSchema({
+  ...schema.toConfig(),
+  directives: [...schema.getDirectives(), GraphQLDeferDirective, GraphQLStreamDirective],
+});
+const printed = `${printSchema(lexicographicSortSchema(served))}\n`;
 
 if (process.argv.includes('--check')) {
   let committed = '';
