@@ -10,9 +10,8 @@ import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config.ts';
-import { createGateway } from '../src/gateway.ts';
 import { type Simulator, startSimulator } from '../src/simulator/index.ts';
-import { type Stack, startStack } from './harness.ts';
+import { type Stack, startStack, usersCountThrough } from './harness.ts';
 
 const silent = { write: () => {} };
 
@@ -26,21 +25,10 @@ describe('EPMWARE_URL', () => {
   for (const suffix of ['', '/', '/service/api', '/service/api/']) {
     it(`"<base>${suffix}" reaches EPMware's endpoints under one /service/api`, async () => {
       sim.clearRequests();
-      const config = loadConfig({ EPMWARE_URL: `${sim.url}${suffix}`, LOG_LEVEL: 'error' });
-      const gateway = createGateway(config, { logStream: silent });
-      const url = await gateway.listen(0, '127.0.0.1');
-      try {
-        const response = await request(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Token ${sim.tokens.primary}` },
-          body: JSON.stringify({ query: '{ users { totalCount } }' }),
-        });
-        const body = (await response.body.json()) as { data?: { users: { totalCount: number } } };
-        expect(body.data?.users.totalCount).toBe(sim.state().users().length);
-        expect(sim.requests().map((entry) => entry.path)).toEqual(['/service/api/security/users']);
-      } finally {
-        await gateway.close();
-      }
+      const text = await usersCountThrough(`${sim.url}${suffix}`, sim.tokens.primary);
+      const body = JSON.parse(text) as { data?: { users: { totalCount: number } } };
+      expect(body.data?.users.totalCount).toBe(sim.state().users().length);
+      expect(sim.requests().map((entry) => entry.path)).toEqual(['/service/api/security/users']);
     });
   }
 
@@ -51,28 +39,16 @@ describe('EPMWARE_URL', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
     const token = 'a-token-that-must-stay-out-of-errors';
-    const config = loadConfig({ EPMWARE_URL: `http://127.0.0.1:${port}/service/api`, LOG_LEVEL: 'error' });
-    const gateway = createGateway(config, { logStream: silent });
-    const url = await gateway.listen(0, '127.0.0.1');
-    try {
-      const response = await request(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Token ${token}` },
-        body: JSON.stringify({ query: '{ users { totalCount } }' }),
-      });
-      const text = await response.body.text();
-      const body = JSON.parse(text) as {
-        errors?: Array<{ message: string; extensions?: { code?: string } }>;
-      };
-      expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
-      expect(body.errors?.[0]?.message).toBe(
-        `EPMware could not be reached at http://127.0.0.1:${port} for security/users ` +
-          '(ECONNREFUSED, connection refused: nothing listens on that port)',
-      );
-      expect(text).not.toContain(token);
-    } finally {
-      await gateway.close();
-    }
+    const text = await usersCountThrough(`http://127.0.0.1:${port}/service/api`, token);
+    const body = JSON.parse(text) as {
+      errors?: Array<{ message: string; extensions?: { code?: string } }>;
+    };
+    expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect(body.errors?.[0]?.message).toBe(
+      `EPMware could not be reached at http://127.0.0.1:${port} for security/users ` +
+        '(ECONNREFUSED, connection refused: nothing listens on that port)',
+    );
+    expect(text).not.toContain(token);
   });
 
   it('`simulator` is the embedded simulator asked for by name; a query string is refused', () => {

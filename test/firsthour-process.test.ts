@@ -10,8 +10,6 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createGateway } from '../src/gateway.ts';
 import { PRIMARY_CATALOG } from '../src/simulator/catalog.ts';
 import {
   BUILT_ENTRY,
@@ -20,6 +18,7 @@ import {
   runUntilExit,
   startGatewayProcess,
 } from './gateway-process.ts';
+import { usersCountThrough } from './harness.ts';
 
 const built = existsSync(join(PROJECT_ROOT, 'dist', 'main.js'));
 if (!built)
@@ -180,21 +179,10 @@ describe('npm run simulator', () => {
 
       // Both printed URLs work as EPMWARE_URL: the base and the API URL.
       for (const printed of [base, /API under (\S+)\)/.exec(out)?.[1] ?? '']) {
-        const gateway = createGateway(loadConfig({ EPMWARE_URL: printed, LOG_LEVEL: 'error' }), {
-          logStream: { write: () => {} },
-        });
-        const url = await gateway.listen(0, '127.0.0.1');
-        try {
-          const answer = await request(url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Token ${token}` },
-            body: JSON.stringify({ query: '{ users { totalCount } }' }),
-          });
-          const body = (await answer.body.json()) as { data?: { users: { totalCount: number } } };
-          expect(body.data?.users.totalCount, printed).toBeGreaterThan(0);
-        } finally {
-          await gateway.close();
-        }
+        const body = JSON.parse(await usersCountThrough(printed, token)) as {
+          data?: { users: { totalCount: number } };
+        };
+        expect(body.data?.users.totalCount, printed).toBeGreaterThan(0);
       }
     } finally {
       child.kill('SIGTERM');

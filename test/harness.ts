@@ -142,6 +142,26 @@ export function stackForFile(options: StackOptions = {}): Stack {
 }
 
 /**
+ * A gateway of its own in front of `epmwareUrl`, for one `{ users { totalCount } }` sent with `token`, closed
+ * after: for tests of what EPMWARE_URL accepts. The answer's raw text, as the client reads it.
+ */
+export async function usersCountThrough(epmwareUrl: string, token: string): Promise<string> {
+  const config = loadConfig({ EPMWARE_URL: epmwareUrl, LOG_LEVEL: 'error' });
+  const gateway = createGateway(config, { logStream: { write: () => {} } });
+  const url = await gateway.listen(0, '127.0.0.1');
+  try {
+    const response = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Token ${token}` },
+      body: JSON.stringify({ query: '{ users { totalCount } }' }),
+    });
+    return await response.body.text();
+  } finally {
+    await gateway.close();
+  }
+}
+
+/**
  * Polls `task(taskId) { state }` through the gateway until it is `wanted` (at most 50 tries, 100 ms apart) and
  * returns the last state seen, for the caller to assert on.
  */
