@@ -27,6 +27,10 @@ const HANG_MS = 4 * UPSTREAM_TIMEOUT_MS + 2_000;
 const SUBSCRIPTION_MS = 60_000;
 const RECOVERY_MS = 5_000;
 const RSS_TOLERANCE = 0.15;
+/** Shorter runs are still growing into their working size under faults: their RSS trend says nothing of a leak. */
+const RSS_TREND_MIN_MINUTES = 3;
+/** Twice the highest per-minute median of 50-client runs (about 256 MB): a gross leak, however short the run. */
+const RSS_CEILING_BYTES = 512 * 1024 * 1024;
 /** Traffic without faults before the soak proper: the first minute's RSS is then a warmed-up process'. */
 const WARM_UP_MS = 15_000;
 
@@ -200,10 +204,31 @@ clearInterval(writeChecker);
 const cpuMs = readCpuMs(gateway.pid) - cpuStart;
 const samples = gateway.rss();
 const finalRss = samples.at(-1)?.bytes ?? 0;
-const firstMinute = samples
-  .filter((sample) => sample.atMs >= startedAt && sample.atMs < startedAt + 60_000)
-  .map((sample) => sample.bytes);
-const baseline = median(firstMinute);
+// RSS over the faulted run, in thirds. The first is the heap growing into its working size under faults (the
+// warm-up has none); after it, a leak makes the last third's median grow past the middle one's with the run's length,
+// while single samples move with every collection and with pages V8 hands back.
+const third = (until - startedAt) / 3;
+const bytesBetween = (from: number, to: number) =>
+  samples.filter((sample) => sample.atMs >= from && sample.atMs < to).map((sample) => sample.bytes);
+const middleThird = bytesBetween(startedAt + third, startedAt + 2 * third);
+const lastThird = bytesBetween(startedAt + 2 * third, until);
+const baseline = median(middleThird);
+const later = median(lastThird);
+const peakRss = Math.max(
+  0,
+  ...samples.filter((sample) => sample.atMs <= until).map((sample) => sample.bytes),
+);
+const rssTrend: Check = {
+  // One-sided: a leak makes RSS grow; a last third below the middle one is memory V8 handed back, not a fault.
+  // Medians of thirds, not one sample at the end against the first minute: a 5-minute run of a gateway that
+  // no longer holds GraphiQL's 45 MB ended 18.6 % above a first minute still growing into its working size,
+  // its per-minute medians 185, 227, 210, 239, 235, 219 MB (up, then down: no leak).
+  name: `RSS median of the run's last third at most ${RSS_TOLERANCE * 100} % above its middle third's`,
+  passed: baseline > 0 && later > 0 && later - baseline <= RSS_TOLERANCE * baseline,
+  detail: `last third ${mb(later)} (${lastThird.length} samples), middle third ${mb(baseline)} (${
+    middleThird.length
+  } samples), ${baseline > 0 ? `${(((later - baseline) / baseline) * 100).toFixed(1)} %` : 'no samples'}`,
+};
 const alive = gateway.exited() === null;
 const output = gateway.output();
 await gateway.stop();
@@ -245,14 +270,11 @@ const checks: Check[] = [
       `${alive ? '' : ', the gateway exited'}${samplesOf(output.crashLines)}`,
   },
   {
-    // One-sided: a leak makes RSS grow; an end below the first minute's median is memory V8 handed back (a
-    // 1-minute CI soak ended 15.2 % below its busiest seconds), not a fault.
-    name: `RSS at the end at most ${RSS_TOLERANCE * 100} % above the first minute's median`,
-    passed: baseline > 0 && finalRss - baseline <= RSS_TOLERANCE * baseline,
-    detail: `end ${mb(finalRss)}, first-minute median ${mb(baseline)} (${firstMinute.length} samples), ${
-      baseline > 0 ? `${(((finalRss - baseline) / baseline) * 100).toFixed(1)} %` : 'no samples'
-    }`,
+    name: `RSS never above ${RSS_CEILING_BYTES / 1024 / 1024} MB`,
+    passed: peakRss > 0 && peakRss <= RSS_CEILING_BYTES,
+    detail: `peak ${mb(peakRss)} (${samples.length} samples)`,
   },
+  ...(minutes >= RSS_TREND_MIN_MINUTES ? [rssTrend] : []),
   {
     name: `after the faults stop, every query answers with data within ${RECOVERY_MS / 1000} s`,
     passed: slow.length === 0,
@@ -286,6 +308,12 @@ process.stdout.write(
 );
 for (const check of checks) {
   process.stdout.write(`${check.passed ? 'PASS' : 'FAIL'} ${check.name}: ${check.detail}\n`);
+}
+if (minutes < RSS_TREND_MIN_MINUTES) {
+  process.stdout.write(
+    `NOT JUDGED (runs under ${RSS_TREND_MIN_MINUTES} min) ${rssTrend.name}: ${rssTrend.detail}; the heap is still ` +
+      'growing into its working size under faults\n',
+  );
 }
 const failed = checks.filter((check) => !check.passed).length;
 process.stdout.write(`${checks.length - failed} passed, ${failed} failed\n`);
