@@ -120,7 +120,7 @@ async function main(): Promise<void> {
 
   // Off the start-up path, once the process is serving: GraphiQL's first visit then costs no import or compression.
   // Only for the demo (the embedded simulator), whose first visitor is a newcomer opening GraphiQL: it costs about a
-  // second of CPU and holds some 45 MB, which a gateway serving applications should not spend (nor have land in the
+  // second of CPU and some 90 MB of RSS, which a gateway serving applications should not spend (nor have land in the
   // middle of its first traffic) for a page it may never serve; there the first page view starts the import.
   // unref: a process stopped at once never waits for it.
   if (demoToken && config.introspection) {
