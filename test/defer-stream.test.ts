@@ -5,18 +5,10 @@
  */
 import { createClient } from 'graphql-sse';
 import { meros } from 'meros/browser';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Stack, startStack } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { stackForFile } from './harness.ts';
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({ env: { CACHE_TTL_MS: '0' } });
-});
-afterAll(() => stack.close());
-beforeEach(() => {
-  stack.sim.clearFaults();
-  stack.sim.clearRequests();
-});
+const stack = stackForFile({ env: { CACHE_TTL_MS: '0' } });
 
 const HISTORY = '/service/api/deployment/get_execution_details';
 

@@ -2,18 +2,10 @@
  * The fault kind the chaos soak added to the simulator: `truncate` answers 200 with a body cut off before its
  * Content-Length and closes the connection. The gateway must answer with a contract code, never hang or crash.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Stack, startStack } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { stackForFile } from './harness.ts';
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({ env: { CACHE_TTL_MS: '0' } });
-});
-afterAll(() => stack.close());
-beforeEach(() => {
-  stack.sim.clearFaults();
-  stack.sim.clearRequests();
-});
+const stack = stackForFile({ env: { CACHE_TTL_MS: '0' } });
 
 const GROUPS = '/service/api/security/groups';
 

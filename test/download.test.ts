@@ -4,23 +4,14 @@
  */
 import { createHash } from 'node:crypto';
 import { request } from 'undici';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRIMARY_TOKEN } from '../src/simulator/index.ts';
-import { type Stack, startStack, taskStateEventually } from './harness.ts';
+import { type Stack, stackForFile, startStack, taskStateEventually } from './harness.ts';
 
-let stack: Stack;
-
-beforeAll(async () => {
-  stack = await startStack({
-    simulator: { taskDurationMs: 300, exportFileBytes: 3 * 1024 * 1024 + 17 },
-    env: { UPSTREAM_RATE_LIMIT_PER_MIN: '100000' },
-    logStream: { write: () => {} },
-  });
-});
-afterAll(() => stack.close());
-beforeEach(() => {
-  stack.sim.clearRequests();
-  stack.sim.clearFaults();
+const stack = stackForFile({
+  simulator: { taskDurationMs: 300, exportFileBytes: 3 * 1024 * 1024 + 17 },
+  env: { UPSTREAM_RATE_LIMIT_PER_MIN: '100000' },
+  logStream: { write: () => {} },
 });
 
 interface Download {

@@ -2,23 +2,14 @@
  * runDeployment, runExport, runErpImport: one upstream POST with the documented body, the Task's state from
  * get_status (never the submission's "S"), validation before any upstream call, and 409/404/503 mapped, never retried.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Stack, startStack, taskStateEventually } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { stackForFile, taskStateEventually } from './harness.ts';
 
-let stack: Stack;
-
-beforeAll(async () => {
-  // Tasks take a moment, so "still running" is observable and "eventually done" comes quickly.
-  stack = await startStack({
-    simulator: { taskDurationMs: 400 },
-    env: { CACHE_TTL_MS: '0', UPSTREAM_RATE_LIMIT_PER_MIN: '100000' },
-    logStream: { write: () => {} },
-  });
-});
-afterAll(() => stack.close());
-beforeEach(() => {
-  stack.sim.clearRequests();
-  stack.sim.clearFaults();
+// Tasks take a moment, so "still running" is observable and "eventually done" comes quickly.
+const stack = stackForFile({
+  simulator: { taskDurationMs: 400 },
+  env: { CACHE_TTL_MS: '0', UPSTREAM_RATE_LIMIT_PER_MIN: '100000' },
+  logStream: { write: () => {} },
 });
 
 interface TaskAnswer {

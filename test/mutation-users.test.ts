@@ -2,22 +2,13 @@
  * SSO user mutations: one upstream write with the documented method, path and body; the user returned as it now
  * stands; the next read (in the same request or the next, past the upstream cache) shows the change.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Stack, startStack } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { stackForFile } from './harness.ts';
 
-let stack: Stack;
-
-beforeAll(async () => {
-  // The default CACHE_TTL_MS stays on: a read cached before a write must not be served after it.
-  stack = await startStack({
-    env: { UPSTREAM_RATE_LIMIT_PER_MIN: '100000' },
-    logStream: { write: () => {} },
-  });
-});
-afterAll(() => stack.close());
-beforeEach(() => {
-  stack.sim.clearRequests();
-  stack.sim.clearFaults();
+// The default CACHE_TTL_MS stays on: a read cached before a write must not be served after it.
+const stack = stackForFile({
+  env: { UPSTREAM_RATE_LIMIT_PER_MIN: '100000' },
+  logStream: { write: () => {} },
 });
 
 const USER_FIELDS = 'userName firstName lastName email description enabled groups { name }';

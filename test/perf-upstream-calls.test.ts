@@ -3,18 +3,10 @@
  * round trip on the critical path), a one-user page still asks for that user's groups alone, and warm requests
  * (the cached, parsed answers) ask nothing more. Counted in the simulator's request log, never timed.
  */
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { type Stack, startStack } from './harness.ts';
+import { expect, it } from 'vitest';
+import { stackForFile } from './harness.ts';
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({ simulator: { users: 200, groups: 10 }, env: { CACHE_TTL_MS: '0' } });
-});
-afterAll(() => stack.close());
-beforeEach(() => {
-  stack.sim.clearRequests();
-  stack.sim.clearFaults();
-});
+const stack = stackForFile({ simulator: { users: 200, groups: 10 }, env: { CACHE_TTL_MS: '0' } });
 
 const api = () => stack.sim.requests({ path: '/service/api/*' });
 const USERS = '/service/api/security/users';

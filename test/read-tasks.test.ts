@@ -1,20 +1,12 @@
 /** task(taskId) and Task global ids: every field against the simulator's task, null for an unknown one. */
 import { request } from 'undici';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Stack, startStack } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { stackForFile } from './harness.ts';
 
-let stack: Stack;
-beforeAll(async () => {
-  // An hour-long task duration keeps the running fixture running (and its percentage still) during the test.
-  stack = await startStack({
-    simulator: { taskDurationMs: 3_600_000 },
-    env: { CACHE_TTL_MS: '0', UPSTREAM_RATE_LIMIT_PER_MIN: '100000' },
-  });
-});
-afterAll(() => stack.close());
-beforeEach(() => {
-  stack.sim.clearFaults();
-  stack.sim.clearRequests();
+// An hour-long task duration keeps the running fixture running (and its percentage still) during the test.
+const stack = stackForFile({
+  simulator: { taskDurationMs: 3_600_000 },
+  env: { CACHE_TTL_MS: '0', UPSTREAM_RATE_LIMIT_PER_MIN: '100000' },
 });
 
 const apiCalls = () => stack.sim.requests({ path: '/service/api/*' });

@@ -3,21 +3,13 @@
  * from the simulator's own histories (every state, a running execution, an empty history), the since/until/state
  * filters, BAD_USER_INPUT before any upstream call, and one history call per name shared by every field.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { executionState } from '../src/schema/execution.ts';
 import type { UpstreamDeploymentExecution, UpstreamExportExecution } from '../src/simulator/index.ts';
-import { type Stack, startStack } from './harness.ts';
+import { stackForFile } from './harness.ts';
 
-let stack: Stack;
-beforeAll(async () => {
-  // Simulated runs take ten minutes, so the fixture's running deployment stays RUNNING for the whole file.
-  stack = await startStack({ simulator: { taskDurationMs: 600_000 }, env: { CACHE_TTL_MS: '0' } });
-});
-afterAll(() => stack.close());
-beforeEach(() => {
-  stack.sim.clearFaults();
-  stack.sim.clearRequests();
-});
+// Simulated runs take ten minutes, so the fixture's running deployment stays RUNNING for the whole file.
+const stack = stackForFile({ simulator: { taskDurationMs: 600_000 }, env: { CACHE_TTL_MS: '0' } });
 
 const historyCalls = () => stack.sim.requests({ path: '/service/api/*' });
 
