@@ -44,6 +44,9 @@ export interface Config {
   persistedDocuments: PersistedDocuments;
   /** PERSISTED_DOCUMENTS_ONLY: refuse every document that is not in the manifest (introspection excepted). */
   persistedDocumentsOnly: boolean;
+  /** ALLOWED_HOSTS: the host names (`name` or `name:port`, lower case) this gateway is reached by; `*` for any;
+   * null when unset. See host-rule.ts. */
+  allowedHosts: readonly string[] | null;
 }
 
 export class ConfigError extends Error {
@@ -216,6 +219,33 @@ function persistedDocumentsOnly(env: Env, name: string, manifest: PersistedDocum
   return only;
 }
 
+/** `name`, `name:port`, `[v6]` or `[v6]:port`. */
+const HOST_ENTRY = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d{1,5}))?$/;
+
+function allowedHosts(env: Env, name: string): string[] | null {
+  const raw = read(env, name);
+  if (raw === undefined) return null;
+  return raw
+    .split(',')
+    .map((item) => item.trim().toLowerCase())
+    .filter((item) => item !== '')
+    .map((item) => {
+      if (item === '*') return item;
+      const [, host = '', port] = HOST_ENTRY.exec(item) ?? [];
+      let hostname: string;
+      try {
+        hostname = new URL(`http://${host}`).hostname;
+      } catch {
+        hostname = '';
+      }
+      // A host name the URL parser keeps as written (IDNs are given in their xn-- form, as Host headers carry them).
+      if (hostname === '' || hostname !== host || (port !== undefined && Number(port) > 65_535)) {
+        throw new ConfigError(name, `not a host name or host:port: "${item}"`);
+      }
+      return port === undefined ? hostname : `${hostname}:${port}`;
+    });
+}
+
 export function loadConfig(env: Env): Config {
   const manifest = persistedDocuments(env, 'PERSISTED_DOCUMENTS');
   return {
@@ -242,5 +272,6 @@ export function loadConfig(env: Env): Config {
     gatewayInstances: integer(env, 'GATEWAY_INSTANCES', 1, { min: 1 }),
     persistedDocuments: manifest,
     persistedDocumentsOnly: persistedDocumentsOnly(env, 'PERSISTED_DOCUMENTS_ONLY', manifest),
+    allowedHosts: allowedHosts(env, 'ALLOWED_HOSTS'),
   };
 }

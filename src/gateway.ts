@@ -9,6 +9,7 @@ import type { Config } from './config.ts';
 import { type Context, createContext, type Services } from './context.ts';
 import { findGatewayError, maskGatewayError } from './errors.ts';
 import { GRAPHIQL_ASSET_PREFIX, graphiqlOptions } from './graphiql.ts';
+import { HostRule } from './host-rule.ts';
 import { createLogger, type LogDestination, yogaLogger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
 import { traceRoute } from './observability/tracing.ts';
@@ -106,11 +107,14 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
   const serveGraphiQLPage = graphiqlPage(
     graphiqlOptions(options.demoToken ? { token: options.demoToken } : undefined),
   );
+  const hostRule = new HostRule(config);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
     res.setHeader(REQUEST_ID_HEADER, requestId);
     logHttpExchange(logger, req, res, requestId);
+    // Before any route reads the request: EPMWARE_TOKEN is lent only to the hosts the contract names.
+    if (hostRule.refuseHttp(req, res, path)) return;
     if (path === '/graphql' && isGraphiQLPageRequest(req)) return serveGraphiQLPage(req, res);
     if (path === '/graphql') return void yoga(req, res, { requestId });
     if (path.startsWith(GRAPHIQL_ASSET_PREFIX)) return void serveGraphiQLAsset(path, req, res);

@@ -13,6 +13,7 @@ import { createGraphQLError, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import { type Context, createContext, type Services } from '../context.ts';
 import { findGatewayError, GatewayError, toGraphQLError } from '../errors.ts';
+import { HostRule, NOT_ALLOWED_HOST_MESSAGE } from '../host-rule.ts';
 import { type OperationSpan, startWebSocketOperationSpan } from '../observability/tracing.ts';
 import { publicOrigin } from '../public-origin.ts';
 import { parseAuthorization } from '../upstream/credential.ts';
@@ -49,6 +50,7 @@ export function webSocketContext(initial: object): Context | undefined {
 
 export function attachWebSocket(server: Server, yoga: Yoga, services: Services): WebSocketTransport {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  const hostRule = new HostRule(services.config);
   const connections = new Set<Connection>();
   // graphql-ws calls execute/subscribe with the args onSubscribe returned: find that operation's envelop again.
   const preparedByContext = new WeakMap<object, Prepared>();
@@ -73,6 +75,9 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
           authorization === null ? { kind: 'absent' as const } : parseAuthorization(authorization);
         if (parsed.kind === 'malformed') return refuse(ctx, MALFORMED_TOKEN_REASON);
         if (parsed.kind === 'absent' && !services.config.epmwareToken) return refuse(ctx, NO_TOKEN_REASON);
+        // The Host rule (host-rule.ts): EPMWARE_TOKEN stands in only on localhost, an IP or an allowed host.
+        if (parsed.kind === 'absent' && !hostRule.lendsServiceToken(hostRule.standing(request.headers)))
+          return refuse(ctx, FORBIDDEN_HOST_REASON);
         ctx.extra.authorization = authorization;
         connections.add(ctx);
         return true;
@@ -159,6 +164,14 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
+    if (hostRule.standing(request.headers) === 'refused') {
+      const body = JSON.stringify({ code: 'FORBIDDEN', message: NOT_ALLOWED_HOST_MESSAGE });
+      socket.end(
+        'HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n' +
+          `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      return;
+    }
     wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
   };
   server.on('upgrade', onUpgrade);
@@ -197,6 +210,7 @@ function authorizationFrom(params: Readonly<Record<string, unknown>> | undefined
 /** The close reasons name the fix (a close reason is at most 123 bytes). */
 const MALFORMED_TOKEN_REASON = "Malformed token: send connectionParams: { authorization: 'Token <t>' }";
 const NO_TOKEN_REASON = "No token: send connectionParams: { authorization: 'Token <t>' }";
+const FORBIDDEN_HOST_REASON = 'Forbidden: no token on a host not in ALLOWED_HOSTS; send a token of your own';
 
 /** Closes with 4403 and a reason saying what to send; graphql-ws' own close that follows is then a no-op. */
 function refuse(ctx: Connection, reason: string): false {
