@@ -7,6 +7,7 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { loadConfig } from '../src/config.ts';
 import { PRIMARY_TOKEN, SECONDARY_TOKEN } from '../src/simulator/index.ts';
 import { type Stack, startStack } from './harness.ts';
 
@@ -184,7 +185,8 @@ describe('EPMWARE_TOKEN set, ALLOWED_HOSTS=gateway.example.com', () => {
   beforeEach(() => stack.sim.clearRequests());
 
   it('any other host name is refused, token or not; nothing sent upstream', async () => {
-    for (const headers of [{}, { authorization: `Token ${PRIMARY_TOKEN}` }]) {
+    const variants: Array<Record<string, string>> = [{}, { authorization: `Token ${PRIMARY_TOKEN}` }];
+    for (const headers of variants) {
       const answer = await post(stack, REBIND, headers);
       expect(answer.status).toBe(403);
       expect(answer.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
@@ -281,5 +283,18 @@ describe('no EPMWARE_TOKEN, no ALLOWED_HOSTS: nothing to lend, nothing changes',
     expect((await post(stack, REBIND, { authorization: `Token ${stack.token}` })).status).toBe(200);
     const anonymous = await post(stack, REBIND);
     expect(anonymous.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('ALLOWED_HOSTS as configured', () => {
+  it('names and name:port, in any case, or *; anything else stops start-up naming the variable', () => {
+    expect(
+      loadConfig({ ALLOWED_HOSTS: 'Gateway.Example.com, api.example.com:8443,[::1]:4000' }).allowedHosts,
+    ).toEqual(['gateway.example.com', 'api.example.com:8443', '[::1]:4000']);
+    expect(loadConfig({ ALLOWED_HOSTS: '*' }).allowedHosts).toEqual(['*']);
+    expect(loadConfig({}).allowedHosts).toBeNull();
+    for (const bad of ['https://gateway.example.com', 'gateway.example.com/graphql', 'a b', 'host:99999']) {
+      expect(() => loadConfig({ ALLOWED_HOSTS: bad }), bad).toThrow(/^ALLOWED_HOSTS: /);
+    }
   });
 });
