@@ -46,6 +46,68 @@ function characters(value: string): number {
   return [...value].length;
 }
 
+/** Contract ("Ids and names"): the longest id or name sent to EPMware. */
+export const MAX_ID_OR_NAME_CHARACTERS = 256;
+/** Percent-decoding rounds tried: an id that only becomes `..` or `a/b` after several is refused too. */
+const DECODE_ROUNDS = 3;
+/** What no id or name may hold: a path separator (either), or a control character (C0, DEL, C1). */
+const FORBIDDEN_CHARACTER = /[/\\\p{Cc}]/u;
+
+/** Enough of a refused value to recognise it: a 60 KB id is not echoed back whole. */
+function shown(value: string): string {
+  const head = [...value].slice(0, 40).join('');
+  return JSON.stringify(head.length < value.length ? `${head}…` : head);
+}
+
+/**
+ * An id or name that EPMware receives (task and export ids, user, group, deployment, export, book and ERP names):
+ * 1 to 256 characters, not blank, no `/`, `\` or control character, and not `.` or `..`, also once
+ * percent-decoded (`%2F`, `..%2f..%2f`, `%252e%252e`). Placed in a path, such a value could name another endpoint
+ * (a proxy that decodes `%2F` routes the call elsewhere; `..` is normalised away); oversized, it makes EPMware's
+ * front door reset the connection, which must never look like an outage (upstream/breaker.ts). Spaces, dots
+ * inside, `@` (user names are e-mails) and any non-ASCII letter are fine. Returned as given; throws
+ * BAD_USER_INPUT, before any upstream call. The one check: the schema's arguments and upstream/epmware.ts (every
+ * path, query and body it builds) both call it.
+ */
+export function idOrName(value: string, argument: string): string {
+  const length = characters(value);
+  if (length > MAX_ID_OR_NAME_CHARACTERS) {
+    throw new InputError(
+      `${argument} may be at most ${MAX_ID_OR_NAME_CHARACTERS} characters, got ${length}: ${shown(value)}`,
+    );
+  }
+  let current = value;
+  for (let round = 0; ; round++) {
+    if (current.trim() === '' || current === '.' || current === '..') {
+      throw new InputError(`${argument} must be a name or id, not ${shown(value)}`);
+    }
+    if (FORBIDDEN_CHARACTER.test(current)) {
+      throw new InputError(
+        `${argument} must not contain "/", "\\" or control characters${round > 0 ? ' (once decoded)' : ''}: ${shown(value)}`,
+      );
+    }
+    if (round === DECODE_ROUNDS) break;
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(current);
+    } catch {
+      // Not percent-encoding at all ("50% off"): taken as written.
+      break;
+    }
+    if (decoded === current) break;
+    current = decoded;
+  }
+  return value;
+}
+
+/** idOrName for a list of them (groupNames). */
+export function idsOrNames(values: readonly string[], argument: string): readonly string[] {
+  values.forEach((value, index) => {
+    idOrName(value, `${argument}[${index}]`);
+  });
+  return values;
+}
+
 export function singleCharacter(value: string, argument: string): string {
   if (characters(value) !== 1) {
     throw new InputError(`${argument} must be exactly one character, got ${JSON.stringify(value)}`);

@@ -52,6 +52,12 @@ export type ClientAuthorization =
  * already taken a budget slot.
  */
 const TOKEN = /^[\x21-\x7e]+$/;
+/**
+ * The longest token accepted (contract, "Authentication"). EPMware's tokens are a few dozen characters, and a
+ * JWT-style bearer token rarely passes 2 KB; a longer value cannot be a real token, and forwarded it makes
+ * EPMware's front door refuse or reset the request, which would look like EPMware failing for everyone.
+ */
+export const MAX_TOKEN_CHARACTERS = 4_096;
 const SCHEME = /^(?:token|bearer)$/i;
 const HOW = 'send "Authorization: Token <t>" (EPMware\'s form) or "Authorization: Bearer <t>"';
 
@@ -74,6 +80,12 @@ export function parseAuthorization(value: string | null | undefined): ClientAuth
     return { kind: 'malformed', problem: `Only the Token and Bearer schemes are accepted: ${HOW}` };
   if (rest.length > 0)
     return { kind: 'malformed', problem: `The Authorization header has more than one token: ${HOW}` };
+  if (token.length > MAX_TOKEN_CHARACTERS) {
+    return {
+      kind: 'malformed',
+      problem: `The token is longer than ${MAX_TOKEN_CHARACTERS.toLocaleString('en-US')} characters: no EPMware token is`,
+    };
+  }
   if (!TOKEN.test(token)) {
     return {
       kind: 'malformed',

@@ -3,7 +3,7 @@
  * endpoint labels, rate-limit classes, cache invalidations and the checks on ids placed in a path live in one place.
  */
 import type { Readable } from 'node:stream';
-import { InputError } from '../errors.ts';
+import { idOrName, idsOrNames } from '../validation.ts';
 import type { Priority, UpstreamClient, UpstreamStream } from './client.ts';
 import type { Credential } from './credential.ts';
 import type {
@@ -27,32 +27,15 @@ export const SECURITY_READS = ['/security/'];
 /** What the endpoints need of the client: a request's context hands in one that counts its calls. */
 export type UpstreamCalls = Pick<UpstreamClient, 'json' | 'text' | 'stream'>;
 
-/** Percent-decoding rounds tried: an id that only becomes `..` after several is refused too. */
-const DECODE_ROUNDS = 3;
-
 /**
- * An id or name placed in an upstream path, as one encoded segment. Empty, `.` and `..` are refused (also when
- * they are what the value decodes to, once or more): they survive encodeURIComponent, and URL parsing on either
- * side normalises them away, so `task/get_status/..` would become `GET /service/api/task/`, another endpoint.
+ * An id or name placed in an upstream path, as one encoded segment. validation.ts' idOrName refuses what could
+ * leave its segment or name another endpoint: empty, `.` and `..` (they survive encodeURIComponent, and URL
+ * parsing on either side normalises them away, so `task/get_status/..` would become `GET /service/api/task/`),
+ * `/`, `\`, control characters (also once percent-decoded, up to three times) and more than 256 characters.
  * Throws BAD_USER_INPUT, before any upstream call.
  */
 export function pathSegment(value: string, argument: string): string {
-  let current = value;
-  for (let round = 0; ; round++) {
-    if (current.trim() === '' || current === '.' || current === '..') {
-      throw new InputError(`${argument} must be a name or id, not ${JSON.stringify(value)}`);
-    }
-    if (round === DECODE_ROUNDS) break;
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(current);
-    } catch {
-      break;
-    }
-    if (decoded === current) break;
-    current = decoded;
-  }
-  return encodeURIComponent(value);
+  return encodeURIComponent(idOrName(value, argument));
 }
 
 export class Epmware {
@@ -98,24 +81,24 @@ export class Epmware {
     });
   }
 
-  runErpImport(name: string, timeoutMin?: number): Promise<EpmTaskSubmitted> {
+  async runErpImport(name: string, timeoutMin?: number): Promise<EpmTaskSubmitted> {
     return this.client.json({
       method: 'POST',
       path: '/erp/run',
       endpoint: 'erp/run',
       credential: this.credential,
-      json: { name, timeout_min: timeoutMin },
+      json: { name: idOrName(name, 'name'), timeout_min: timeoutMin },
     });
   }
 
   // Deployment
-  runDeployment(name: string, timeoutMin?: number): Promise<EpmTaskSubmitted> {
+  async runDeployment(name: string, timeoutMin?: number): Promise<EpmTaskSubmitted> {
     return this.client.json({
       method: 'POST',
       path: '/deployment/run',
       endpoint: 'deployment/run',
       credential: this.credential,
-      json: { name, timeout_min: timeoutMin },
+      json: { name: idOrName(name, 'name'), timeout_min: timeoutMin },
     });
   }
 
@@ -125,19 +108,22 @@ export class Epmware {
       path: '/deployment/get_execution_details',
       endpoint: 'deployment/get_execution_details',
       credential: this.credential,
-      query: { name, latest_only: latestOnly ? 'Y' : 'N' },
+      query: { name: idOrName(name, 'name'), latest_only: latestOnly ? 'Y' : 'N' },
     });
     return answer.vEWVDeploymentExecutions ?? [];
   }
 
   // Export
-  runExport(target: { name: string } | { bookName: string }): Promise<EpmTaskSubmitted> {
+  async runExport(target: { name: string } | { bookName: string }): Promise<EpmTaskSubmitted> {
     return this.client.json({
       method: 'POST',
       path: '/export/run',
       endpoint: 'export/run',
       credential: this.credential,
-      json: 'name' in target ? { name: target.name } : { book_name: target.bookName },
+      json:
+        'name' in target
+          ? { name: idOrName(target.name, 'name') }
+          : { book_name: idOrName(target.bookName, 'bookName') },
     });
   }
 
@@ -157,7 +143,7 @@ export class Epmware {
       path: '/export/get_execution_details',
       endpoint: 'export/get_execution_details',
       credential: this.credential,
-      query: { name, latest_only: latestOnly ? 'Y' : 'N' },
+      query: { name: idOrName(name, 'name'), latest_only: latestOnly ? 'Y' : 'N' },
     });
     return answer.vEWVExportExecutions ?? [];
   }
@@ -183,34 +169,34 @@ export class Epmware {
   }
 
   /** Every group with its members (no groupName), or one group's. */
-  groupMembers(groupName?: string): Promise<EpmGroupMembers[]> {
+  async groupMembers(groupName?: string): Promise<EpmGroupMembers[]> {
     return this.client.json({
       method: 'GET',
       path: '/security/groups/users',
       endpoint: 'security/groups/users',
       credential: this.credential,
-      query: { groupName },
+      query: { groupName: groupName === undefined ? undefined : idOrName(groupName, 'groupName') },
     });
   }
 
-  userGroups(userName: string): Promise<EpmUserGroups> {
+  async userGroups(userName: string): Promise<EpmUserGroups> {
     return this.client.json({
       method: 'GET',
       path: '/security/users/groups',
       endpoint: 'security/users/groups',
       credential: this.credential,
-      query: { userName },
+      query: { userName: idOrName(userName, 'userName') },
     });
   }
 
   // Security: writes
-  createSsoUser(input: SsoUserFields & { userName: string }): Promise<EpmCreatedUser> {
+  async createSsoUser(input: SsoUserFields & { userName: string }): Promise<EpmCreatedUser> {
     return this.client.json({
       method: 'POST',
       path: '/security/users/sso/create',
       endpoint: 'security/users/sso/create',
       credential: this.credential,
-      json: input,
+      json: { ...input, userName: idOrName(input.userName, 'userName') },
     });
   }
 
@@ -234,25 +220,25 @@ export class Epmware {
     });
   }
 
-  assignGroups(userName: string, groupNames: string[]): Promise<EpmValue> {
+  async assignGroups(userName: string, groupNames: string[]): Promise<EpmValue> {
     return this.client.json({
       method: 'POST',
       path: '/security/users/sso/assign_groups',
       endpoint: 'security/users/sso/assign_groups',
       endpointClass: 'bulk',
       credential: this.credential,
-      json: { userName, groupNames },
+      json: { userName: idOrName(userName, 'userName'), groupNames: idsOrNames(groupNames, 'groupNames') },
     });
   }
 
-  unassignGroups(userName: string, groupNames: string[]): Promise<EpmValue> {
+  async unassignGroups(userName: string, groupNames: string[]): Promise<EpmValue> {
     return this.client.json({
       method: 'POST',
       path: '/security/users/sso/unassign_groups',
       endpoint: 'security/users/sso/unassign_groups',
       endpointClass: 'bulk',
       credential: this.credential,
-      json: { userName, groupNames },
+      json: { userName: idOrName(userName, 'userName'), groupNames: idsOrNames(groupNames, 'groupNames') },
     });
   }
 }
