@@ -73,6 +73,9 @@ export interface Fault {
   token?: string;
   /** How many matching requests it affects; default unlimited. */
   times?: number;
+  /** Only requests whose request line and headers take at least this many bytes: with `reset`, a front door that
+   * refuses oversized requests by dropping the connection (as EPMware's did with 20 KB tokens and 60 KB ids). */
+  minHeaderBytes?: number;
   /** Answer this status with the EPMware error body. */
   status?: number;
   /** Message for that body. */

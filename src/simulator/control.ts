@@ -21,7 +21,8 @@ const CONTROL_INDEX = {
       'tokens and fixture names (deployments, exports, export books, ERP configurations, task ids)',
     'GET /__sim/requests?method=&path=': 'the request log (path may end in *)',
     'DELETE /__sim/requests': 'clear the request log',
-    'POST /__sim/faults': 'add a fault: {"method","path","status","times","delayMs","reset","retryAfter"}',
+    'POST /__sim/faults':
+      'add a fault: {"method","path","token","status","times","delayMs","reset","retryAfter","minHeaderBytes"}',
     'DELETE /__sim/faults': 'clear faults',
     'POST /__sim/config':
       '{"latencyMs","taskDurationMs","rateLimits": "documented" | "relaxed" | {standard,upload,bulk}}',

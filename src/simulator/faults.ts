@@ -19,6 +19,8 @@ export function validateFault(value: unknown): Fault {
   if (token !== undefined) fault.token = token;
   const times = optional(f, 'times', 'number');
   if (times !== undefined) fault.times = times;
+  const minHeaderBytes = optional(f, 'minHeaderBytes', 'number');
+  if (minHeaderBytes !== undefined) fault.minHeaderBytes = minHeaderBytes;
   const status = optional(f, 'status', 'number');
   if (status !== undefined) {
     if (!Number.isInteger(status) || status < 100 || status > 599)
@@ -91,13 +93,14 @@ export class FaultStore {
     this.faults = [];
   }
 
-  /** The first matching fault, consuming one of its `times`. */
-  take(method: string, path: string, token: string | null): Fault | undefined {
+  /** The first matching fault, consuming one of its `times`. `headerBytes`: the request line and headers' size. */
+  take(method: string, path: string, token: string | null, headerBytes = 0): Fault | undefined {
     const index = this.faults.findIndex(
       ({ fault }) =>
         pathMatches(fault.path, path) &&
         (fault.method === undefined || fault.method === method) &&
-        (fault.token === undefined || fault.token === token),
+        (fault.token === undefined || fault.token === token) &&
+        (fault.minHeaderBytes === undefined || headerBytes >= fault.minHeaderBytes),
     );
     const hit = this.faults[index];
     if (!hit) return undefined;

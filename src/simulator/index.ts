@@ -21,9 +21,13 @@ export type {
 export { PRIMARY_TOKEN, SECONDARY_TOKEN } from './simulation.ts';
 export type * from './types.ts';
 
+const MAX_HEADER_BYTES = 1024 * 1024;
+
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const sim = new Simulation(options);
-  const server = createServer(createRequestListener(sim));
+  // Node's own 16 KB header limit would answer 431 before the simulator saw the request: every request reaches the
+  // log (so a test can count what an oversized request cost), and a front door's limit is a fault (minHeaderBytes).
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, createRequestListener(sim));
   server.on('connection', (socket) => sim.lifecycle.track(socket));
   // A client that resets mid-request must not surface as an unhandled error.
   server.on('clientError', (_error, socket) => socket.destroy());

@@ -48,7 +48,7 @@ async function handle(sim: Simulation, req: IncomingMessage, res: ServerResponse
   if (body.kind === 'json') entry.body = body.value;
   else if (body.kind === 'invalid') entry.body = body.raw;
 
-  const fault = sim.faults.take(method, path, entry.token);
+  const fault = sim.faults.take(method, path, entry.token, headerBytes(req));
   if (fault && !(await applyFault(sim, req, reply, fault))) return;
   if (sim.config.latencyMs > 0 && !(await sim.lifecycle.sleep(sim.config.latencyMs))) return;
 
@@ -100,6 +100,15 @@ async function handle(sim: Simulation, req: IncomingMessage, res: ServerResponse
     if (!(error instanceof ApiError)) throw error;
     sendError(reply, error.status, error.message, error.headers);
   }
+}
+
+/** The request line and headers as they came on the wire: what a front door's header limit counts. */
+function headerBytes(req: IncomingMessage): number {
+  let bytes = Buffer.byteLength(`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n\r\n`);
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    bytes += Buffer.byteLength(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`);
+  }
+  return bytes;
 }
 
 /** Returns true when the request should go on to be handled normally. */
