@@ -5,6 +5,7 @@
 import { builder } from '../builder.ts';
 import { InputError, unauthenticated } from '../errors.ts';
 import type { TaskUpdate } from '../tasks/task-watcher.ts';
+import { idOrName } from '../validation.ts';
 import { Task } from './task.ts';
 
 builder.subscriptionField('taskUpdates', (t) =>
@@ -19,6 +20,8 @@ builder.subscriptionField('taskUpdates', (t) =>
       if (!ctx.credential) throw unauthenticated();
       const taskId = String(args.taskId).trim();
       if (taskId === '') throw new InputError('taskId must not be empty');
+      // Checked before a watch is kept for it (a key, with Redis a lease), not only at its first poll.
+      idOrName(taskId, 'taskId');
       return ctx.services.taskWatcher.watch(ctx.credential, taskId);
     },
     // The error that ends a watch arrives as the stream's last event and is thrown here, so it reaches the
