@@ -64,8 +64,10 @@ describe('/healthz and /readyz', () => {
     });
     try {
       fragile.sim.injectFault({ path: '/service/api/security/*', status: 503 });
+      // Two tenants fail: one credential's failures for one path are no evidence alone (breaker.ts).
       const failed = await fragile.graphql('{ users { totalCount } }');
       expect(failed.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+      await fragile.graphql('{ users { totalCount } }', undefined, { token: fragile.sim.tokens.secondary });
       const partly = await get(fragile.origin, '/readyz');
       expect(partly.status).toBe(200);
       expect(JSON.parse(partly.text)).toEqual({
@@ -77,13 +79,15 @@ describe('/healthz and /readyz', () => {
       });
 
       fragile.sim.injectFault({ path: '/service/api/*', status: 503 });
-      const api = new Epmware(fragile.gateway.services.upstream, new Credential(fragile.token));
-      await Promise.allSettled([
-        api.taskStatus(fragile.sim.fixtures.succeededTaskId),
-        api.runErpImport('any'),
-        api.deploymentExecutions('any', true),
-        api.exportExecutions('any', true),
-      ]);
+      for (const token of [fragile.token, fragile.sim.tokens.secondary]) {
+        const api = new Epmware(fragile.gateway.services.upstream, new Credential(token));
+        await Promise.allSettled([
+          api.taskStatus(fragile.sim.fixtures.succeededTaskId),
+          api.runErpImport('any'),
+          api.deploymentExecutions('any', true),
+          api.exportExecutions('any', true),
+        ]);
+      }
       const ready = await get(fragile.origin, '/readyz');
       expect(ready.status).toBe(503);
       expect(JSON.parse(ready.text)).toMatchObject({

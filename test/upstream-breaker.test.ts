@@ -108,8 +108,12 @@ describe('503 from one service', () => {
     stack.sim.setServiceDown('deployment', true);
     const name = stack.sim.fixtures.deploymentNames[0];
     const query = 'query ($name: String!) { deployment(name: $name) { executions { state } } }';
-    // Three distinct calls (identical reads in flight would coalesce into one, and count once).
-    const first = await Promise.all([1, 2, 3].map((i) => stack.graphql(query, { name: `${name}-${i}` })));
+    // Three distinct calls (identical reads in flight would coalesce into one, and count once), from two tenants:
+    // one credential's failures alone are no evidence (security-breaker-evidence.test.ts).
+    const tokens = [stack.token, stack.sim.tokens.secondary, stack.token];
+    const first = await Promise.all(
+      [1, 2, 3].map((i) => stack.graphql(query, { name: `${name}-${i}` }, { token: tokens[i - 1] })),
+    );
     for (const answer of first) expect(answer.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
     expect(stack.gateway.services.upstream.openCircuits()).toEqual(['deployment']);
 
@@ -143,8 +147,13 @@ describe('EPMware not answering within UPSTREAM_TIMEOUT_MS', () => {
 
   it('response timeouts of distinct calls are evidence: that service opens', async () => {
     stack.sim.injectFault({ path: '/service/api/export/get_execution_details', delayMs: 3_000 });
-    const api = new Epmware(stack.gateway.services.upstream, new Credential(stack.token));
-    const outcomes = await Promise.all([1, 2, 3].map((i) => failure(api.exportExecutions(`E${i}`, true))));
+    // Two tenants' calls: one credential's failures alone are no evidence (security-breaker-evidence.test.ts).
+    const apis = [stack.token, stack.sim.tokens.secondary].map(
+      (token) => new Epmware(stack.gateway.services.upstream, new Credential(token)),
+    );
+    const outcomes = await Promise.all(
+      [1, 2, 3].map((i) => failure((apis[i % 2] as Epmware).exportExecutions(`E${i}`, true))),
+    );
     for (const outcome of outcomes) expect(outcome?.code).toBe('UPSTREAM_TIMEOUT');
     expect(stack.gateway.services.upstream.openCircuits()).toEqual(['export']);
   });
@@ -180,13 +189,16 @@ describe('EPMware refusing connections for everything', () => {
 
   it('opens every circuit, then recovers through exactly one probe per service', async () => {
     const api = new Epmware(gateway.services.upstream, new Credential(token));
-    // Three distinct calls per service (identical reads in flight would coalesce into one).
+    // Three distinct calls per service (identical reads in flight would coalesce into one), from two tenants: one
+    // credential asking for one path is no evidence alone (security-breaker-evidence.test.ts).
+    const other = new Epmware(gateway.services.upstream, new Credential(sim.tokens.secondary));
+    const by = (i: number) => (i % 2 === 0 ? api : other);
     const calls = [
-      (i: number) => api.groupMembers(`G${i}`),
-      (i: number) => api.taskStatus(String(i)),
-      (i: number) => api.deploymentExecutions(`D${i}`, true),
-      (i: number) => api.exportExecutions(`E${i}`, true),
-      (i: number) => api.runErpImport(`R${i}`),
+      (i: number) => by(i).groupMembers(`G${i}`),
+      (i: number) => by(i).taskStatus(String(i)),
+      (i: number) => by(i).deploymentExecutions(`D${i}`, true),
+      (i: number) => by(i).exportExecutions(`E${i}`, true),
+      (i: number) => by(i).runErpImport(`R${i}`),
     ];
     const outcomes = await Promise.all(calls.flatMap((call) => [1, 2, 3].map((i) => failure(call(i)))));
     for (const outcome of outcomes) expect(outcome?.code).toBe('UPSTREAM_UNAVAILABLE');

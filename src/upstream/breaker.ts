@@ -5,10 +5,18 @@
  *
  * A circuit opens only on evidence that the service is down: within a rolling window (default 10 s), at least
  * `minimumFailures` distinct calls (default 5) ended in an outage (connection refused, reset or unresolvable; a
- * response timeout; 502, 503 or 504) and they are at least `failureRatio` (default half) of the calls that reached
- * an outcome there. Everything else is not evidence and counts for nothing (see client.ts's outcome mapping): 4xx,
- * a 500 for one resource, malformed bodies, errors raised before a request was sent, the gateway's own deadline or
- * budget wait, a caller's abort. While open, calls to that service fail fast for `cooldownMs` (default 10 s);
+ * response timeout; 502, 503 or 504), they are at least `failureRatio` (default half) of the calls that reached
+ * an outcome there, and they came from at least two credentials or asked for at least two paths. Everything else
+ * is not evidence and counts for nothing (see failures.ts): 4xx, a 500 for one resource, malformed bodies, errors
+ * raised before a request was sent, the gateway's own deadline or budget wait, a caller's abort, and any failure
+ * of a request that was itself oversized (a front door refuses those by resetting the connection, which would
+ * otherwise read as EPMware being down).
+ *
+ * Why the diversity: an outage of EPMware fails everyone's calls, whatever they ask; failures that all come from
+ * one token asking for one thing are about that token or that thing (its size, its content, a proxy rule that
+ * drops it). Without the rule one client could open a circuit for every tenant by repeating one request that
+ * EPMware's front door resets. A deployment with a single credential (EPMWARE_TOKEN only) still opens on an
+ * outage: its failures span several paths (users, groups, tasks by id). While open, calls to that service fail fast for `cooldownMs` (default 10 s);
  * then exactly one probe goes through (half-open): an answer closes the circuit, an outage opens it again, and a
  * probe that ends without a verdict frees the slot for the next caller.
  *
@@ -35,10 +43,21 @@ export interface BreakerOptions {
   cooldownMs?: number;
 }
 
+/** Who asked for what, for one attempt: the outage evidence of one credential asking for one path is not enough. */
+export interface EvidenceSource {
+  /** The credential's fingerprint (never the token). */
+  credential: string;
+  /** The path asked for, below /service/api (ids included; the query only filters it). */
+  path: string;
+  /** Its request line and headers were large enough for a front door to refuse it: its failure is no evidence. */
+  oversized: boolean;
+}
+
 /** Permission for one attempt; `probe` is the one request let through a half-open circuit. */
 export interface Admission {
   service: Service;
   probe: boolean;
+  source: EvidenceSource;
 }
 
 /** What one attempt says about the service: it answered, it is down, or nothing (see the module comment). */
@@ -46,10 +65,32 @@ export type Outcome = 'answered' | 'outage' | 'no-verdict';
 
 /** The window is kept as per-second buckets of counts: memory is fixed whatever the traffic. */
 const BUCKET_MS = 1_000;
+/** Distinct credentials (or paths) the evidence must span. */
+const DIVERSITY = 2;
+
+/**
+ * The first few distinct values seen (credentials or paths): all the diversity check needs, so a bucket holds at
+ * most DIVERSITY of each, however many clients fail in it.
+ */
+class FirstDistinct {
+  readonly values: string[] = [];
+
+  add(value: string): void {
+    if (this.values.length < DIVERSITY && !this.values.includes(value)) this.values.push(value);
+  }
+}
+
+interface OutageSources {
+  credentials: FirstDistinct;
+  paths: FirstDistinct;
+}
+
+const noSources = (): OutageSources => ({ credentials: new FirstDistinct(), paths: new FirstDistinct() });
 
 class ServiceCircuit {
   readonly #failures: number[];
   readonly #calls: number[];
+  readonly #sources: OutageSources[];
   #bucketAt = 0;
   #bucket = 0;
   /** 0 while closed; else when the cool-down ends (after which one probe may go). */
@@ -59,18 +100,45 @@ class ServiceCircuit {
   constructor(buckets: number) {
     this.#failures = new Array<number>(buckets).fill(0);
     this.#calls = new Array<number>(buckets).fill(0);
+    this.#sources = Array.from({ length: buckets }, noSources);
   }
 
-  record(failed: boolean, now: number): { failures: number; calls: number } {
+  /** One call's verdict; a failure's source joins the window's evidence. */
+  record(failed: EvidenceSource | null, now: number): { failures: number; calls: number; diverse: boolean } {
     this.#advance(now);
     this.#calls[this.#bucket] = (this.#calls[this.#bucket] ?? 0) + 1;
-    if (failed) this.#failures[this.#bucket] = (this.#failures[this.#bucket] ?? 0) + 1;
-    return { failures: sum(this.#failures), calls: sum(this.#calls) };
+    if (failed) {
+      this.#failures[this.#bucket] = (this.#failures[this.#bucket] ?? 0) + 1;
+      const sources = this.#sources[this.#bucket];
+      sources?.credentials.add(failed.credential);
+      sources?.paths.add(failed.path);
+    }
+    return { failures: sum(this.#failures), calls: sum(this.#calls), diverse: this.#diverse() };
   }
 
   reset(): void {
     this.#failures.fill(0);
     this.#calls.fill(0);
+    for (let i = 0; i < this.#sources.length; i++) this.#sources[i] = noSources();
+  }
+
+  /** Credentials and paths held as evidence: at most DIVERSITY of each per bucket (the flood test reads it). */
+  rememberedSources(): number {
+    let remembered = 0;
+    for (const sources of this.#sources)
+      remembered += sources.credentials.values.length + sources.paths.values.length;
+    return remembered;
+  }
+
+  /** The window's failures came from at least two credentials, or asked for at least two paths. */
+  #diverse(): boolean {
+    const credentials = new FirstDistinct();
+    const paths = new FirstDistinct();
+    for (const sources of this.#sources) {
+      for (const credential of sources.credentials.values) credentials.add(credential);
+      for (const path of sources.paths.values) paths.add(path);
+    }
+    return credentials.values.length >= DIVERSITY || paths.values.length >= DIVERSITY;
   }
 
   #advance(now: number): void {
@@ -81,6 +149,7 @@ class ServiceCircuit {
       this.#bucket = (this.#bucket + 1) % this.#calls.length;
       this.#calls[this.#bucket] = 0;
       this.#failures[this.#bucket] = 0;
+      this.#sources[this.#bucket] = noSources();
     }
     this.#bucketAt = slot;
   }
@@ -120,6 +189,11 @@ export class CircuitBreakers {
     return SERVICES.filter((service) => this.#circuits[service].openUntil !== 0);
   }
 
+  /** How many credentials and paths the circuits hold as evidence, all services together (bounded). */
+  rememberedSources(): number {
+    return SERVICES.reduce((total, service) => total + this.#circuits[service].rememberedSources(), 0);
+  }
+
   isOpen(service: Service): boolean {
     return this.#circuits[service].openUntil !== 0;
   }
@@ -135,26 +209,28 @@ export class CircuitBreakers {
     return Math.max(1, Math.ceil((this.#circuits[service].openUntil - Date.now()) / 1000));
   }
 
-  /** An admission for one attempt, or null when the circuit refuses it. */
-  admit(service: Service): Admission | null {
+  /** An admission for one attempt (`source`: who asks for what), or null when the circuit refuses it. */
+  admit(service: Service, source: EvidenceSource): Admission | null {
     const circuit = this.#circuits[service];
-    if (circuit.openUntil === 0) return { service, probe: false };
+    if (circuit.openUntil === 0) return { service, probe: false, source };
     if (this.refusesNow(service)) return null;
     circuit.probeInFlight = true;
-    return { service, probe: true };
+    return { service, probe: true, source };
   }
 
   /**
    * The attempt's outcome. `counted` is false once an earlier attempt of the same call reached a verdict: the
    * window counts calls, so evidence comes from distinct calls and never from one call's retries.
    */
-  report(admission: Admission, outcome: Outcome, counted = true): void {
+  report(admission: Admission, reported: Outcome, counted = true): void {
     const circuit = this.#circuits[admission.service];
     if (admission.probe) circuit.probeInFlight = false;
+    // An oversized request failing says something about its size, nothing about EPMware.
+    const outcome = reported === 'outage' && admission.source.oversized ? 'no-verdict' : reported;
     if (outcome === 'no-verdict') return;
     if (outcome === 'answered') {
       if (circuit.openUntil !== 0) this.#close(admission.service);
-      else if (counted) circuit.record(false, Date.now());
+      else if (counted) circuit.record(null, Date.now());
       return;
     }
     if (admission.probe) {
@@ -162,8 +238,8 @@ export class CircuitBreakers {
       return;
     }
     if (circuit.openUntil !== 0 || !counted) return;
-    const { failures, calls } = circuit.record(true, Date.now());
-    if (failures >= this.#minimumFailures && failures >= calls * this.#failureRatio)
+    const { failures, calls, diverse } = circuit.record(admission.source, Date.now());
+    if (diverse && failures >= this.#minimumFailures && failures >= calls * this.#failureRatio)
       this.#open(admission.service);
   }
 

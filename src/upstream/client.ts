@@ -29,7 +29,13 @@ import {
 import { InFlightReads, raceAbort } from './coalescing.ts';
 import type { Credential } from './credential.ts';
 import { Deadline } from './deadline.ts';
-import { answerOutcome, errorFromResponse, transportError, transportOutcome } from './failures.ts';
+import {
+  answerOutcome,
+  errorFromResponse,
+  evidenceSource,
+  transportError,
+  transportOutcome,
+} from './failures.ts';
 import { parsedAnswer } from './parsed-answers.ts';
 import { type AttemptFailure, retryDelayMs } from './retry.ts';
 
@@ -300,7 +306,7 @@ export class UpstreamClient {
       signal: deadline.callerSignal,
     });
     // Checked again: the circuit may have opened while this request waited for its slot.
-    const admission = this.#breakers.admit(service);
+    const admission = this.#breakers.admit(service, evidenceSource(call, `${this.#basePath}${API_PREFIX}`));
     if (!admission) {
       permit?.cancel();
       throw this.#circuitOpenError(call, service);

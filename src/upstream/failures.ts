@@ -4,8 +4,8 @@
  */
 import type { Dispatcher } from 'undici';
 import { GatewayError, UpstreamError, upstreamErrorFromStatus } from '../errors.ts';
-import type { Outcome } from './breaker.ts';
-import { describeConnectError } from './connect-errors.ts';
+import type { EvidenceSource, Outcome } from './breaker.ts';
+import { describeConnectError, describeConnectErrorForClients } from './connect-errors.ts';
 import { retryAfterMs } from './retry.ts';
 
 /** What an error needs to know about the call. */
@@ -33,8 +33,10 @@ export async function errorFromResponse(
 }
 
 /**
- * `origin` is EPMWARE_URL's: the first failed query names where the gateway tried and why it failed, so whoever
- * reads it can tell a wrong address from a down service (never the path's query, never a token).
+ * A transport failure as the client sees it: what failed and why ("ECONNREFUSED, connection refused"), never
+ * where. `origin` (EPMWARE_URL's) goes only into the error's cause, which the log shows: an operator can tell a
+ * wrong address from a down service there, and from the start-up probe's warning, while a browser never learns
+ * EPMware's internal address (contract, "Errors"). Never a query string, never a token.
  */
 export function transportError(
   error: unknown,
@@ -44,28 +46,72 @@ export function transportError(
   if (error instanceof GatewayError) return error;
   const code = (error as { code?: string; name?: string }).code;
   const name = (error as { name?: string }).name;
+  const forTheLog = (what: string) =>
+    new Error(`EPMware at ${origin}, ${call.endpoint}: ${what}`, { cause: error });
   if (
     name === 'TimeoutError' ||
     code === 'UND_ERR_HEADERS_TIMEOUT' ||
     code === 'UND_ERR_BODY_TIMEOUT' ||
     code === 'UND_ERR_CONNECT_TIMEOUT'
   ) {
-    return new UpstreamError(
-      'UPSTREAM_TIMEOUT',
-      `EPMware at ${origin} did not answer ${call.endpoint} in time`,
-      {
-        endpoint: call.endpoint,
-        cause: error,
-      },
-    );
+    return new UpstreamError('UPSTREAM_TIMEOUT', `EPMware did not answer ${call.endpoint} in time`, {
+      endpoint: call.endpoint,
+      cause: forTheLog('no answer in time'),
+    });
   }
-  const cause = describeConnectError(error);
-  const why = call.credential.appearsIn(cause) ? '' : ` (${cause})`;
+  const cause = describeConnectErrorForClients(error);
   return new UpstreamError(
     'UPSTREAM_UNAVAILABLE',
-    `EPMware could not be reached at ${origin} for ${call.endpoint}${why}`,
-    { endpoint: call.endpoint, cause: error },
+    `EPMware could not be reached for ${call.endpoint} (${cause})`,
+    {
+      endpoint: call.endpoint,
+      cause: forTheLog(
+        call.credential.appearsIn(describeConnectError(error)) ? cause : describeConnectError(error),
+      ),
+    },
   );
+}
+
+/**
+ * The largest request line plus headers whose failure may count as evidence. Front doors refuse heads past their
+ * buffer, often by resetting the connection: Tomcat's maxHttpHeaderSize (8 KB, request line and headers together),
+ * Apache's LimitRequestLine and LimitRequestFieldSize (8,190 bytes each), nginx's large_client_header_buffers
+ * (8 KB a line). 8 KB is the smallest of those defaults, so a head under it is one every common front door takes,
+ * and a failure past it may be the request's own fault. What the edge lets through (a token of at most 4,096
+ * characters, ids and names of at most 256) stays under it: about 7.4 KB at worst, with names of 4-byte characters.
+ */
+export const OVERSIZED_REQUEST_BYTES = 8 * 1024;
+/** The headers undici adds to ours (host, connection, content-length, content-type), generously. */
+const ADDED_HEADER_BYTES = 256;
+
+/** What the breaker needs of a call to weigh its failure. */
+export interface WeighedCall {
+  method: string;
+  path: string;
+  query?: Record<string, string | undefined>;
+  credential: { fingerprint: string; authorizationHeader(): string };
+}
+
+/**
+ * Who asked for what, and whether the request was big enough for a front door to refuse: the breaker's evidence
+ * source for one attempt (breaker.ts). `prefix` is what comes before the call's path (EPMWARE_URL's path and
+ * /service/api).
+ */
+export function evidenceSource(call: WeighedCall, prefix: string): EvidenceSource {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(call.query ?? {}))
+    if (value !== undefined) query.append(key, value);
+  const search = query.size > 0 ? `?${query}` : '';
+  const head =
+    Buffer.byteLength(`${call.method} ${prefix}${call.path}${search} HTTP/1.1\r\n`) +
+    Buffer.byteLength(`authorization: ${call.credential.authorizationHeader()}\r\n`) +
+    'accept: application/json\r\n'.length +
+    ADDED_HEADER_BYTES;
+  return {
+    credential: call.credential.fingerprint,
+    path: call.path,
+    oversized: head > OVERSIZED_REQUEST_BYTES,
+  };
 }
 
 /** Answers that mean the service itself is down or unreachable behind EPMware's front door. */
