@@ -16,6 +16,7 @@ import { deferStreamPlugins } from './defer-stream.ts';
 import { introspectionPlugins } from './introspection.ts';
 import { operationMetricsPlugin } from './operation-metrics.ts';
 import { persistedDocumentsPlugins } from './persisted-documents.ts';
+import { privateAnswersPlugin } from './private-answers.ts';
 import { queryJitPlugin } from './query-jit.ts';
 import { queryLimitsPlugin } from './query-limits.ts';
 import { operationLoggingPlugin } from './request-logging.ts';
@@ -40,6 +41,8 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
     operationMetricsPlugin(metrics),
     operationLoggingPlugin(logger),
     contractCodesPlugin(),
+    // Cache-Control: private, no-store on every answer: each holds one credential's data.
+    privateAnswersPlugin(),
     // @defer and @stream (multipart/mixed and SSE), with the gateway's error masking on the deferred payloads.
     ...deferStreamPlugins(maskGatewayError),
     // Request and operation spans, only when OTEL_EXPORTER_OTLP_ENDPOINT started tracing (observability/tracing.ts).
