@@ -35,7 +35,7 @@ describe('tracing over http/protobuf', () => {
     for (const text of [
       'POST /graphql',
       'query TracedUsers',
-      'GET security/users',
+      'GET /security/users',
       'epmware.budget_wait_ms',
     ]) {
       expect(bytes.includes(text), text).toBe(true);

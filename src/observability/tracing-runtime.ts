@@ -26,7 +26,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Context } from '../context.ts';
-import type { OperationSpan, TracedCall, TracingRuntime } from './tracing.ts';
+import { type OperationSpan, type TracedCall, type TracingRuntime, upstreamPathTemplate } from './tracing.ts';
 
 const SERVICE_NAME = 'epmware-graphql-gateway';
 
@@ -156,13 +156,12 @@ export function startTracingRuntime(): TracingRuntime {
   ): Promise<void> => {
     const parent = propagation.extract(ROOT_CONTEXT, req.headers);
     const method = req.method ?? 'GET';
-    // The path only, as for /graphql: a report's query string holds its variables.
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    // The template, not the path: the path holds a task id (and a query string, a report's variables).
     const span = tracer.startSpan(
       `${method} ${template}`,
       {
         kind: SpanKind.SERVER,
-        attributes: { 'http.request.method': method, 'url.path': path, 'http.route': template },
+        attributes: { 'http.request.method': method, 'url.path': template, 'http.route': template },
       },
       parent,
     );
@@ -234,9 +233,16 @@ export function startTracingRuntime(): TracingRuntime {
       call: TracedCall,
       run: () => Promise<T>,
     ): Promise<T> {
-      const span = tracer.startSpan(`${call.method} ${call.endpoint}`, {
+      // Named and described by its path template (OpenTelemetry's `{method} {url.template}`): the path itself holds
+      // task ids and user names (e-mails).
+      const template = upstreamPathTemplate(call);
+      const span = tracer.startSpan(`${call.method} ${template}`, {
         kind: SpanKind.CLIENT,
-        attributes: { 'http.request.method': call.method, 'epmware.endpoint': call.endpoint },
+        attributes: {
+          'http.request.method': call.method,
+          'url.template': template,
+          'epmware.endpoint': call.endpoint,
+        },
       });
       const record: CallRecord = {
         span,

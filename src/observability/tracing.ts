@@ -5,19 +5,43 @@
  *
  * Spans, when on: one SERVER span per HTTP request to /graphql (continuing the client's W3C `traceparent`), one
  * span per GraphQL operation inside it, and one CLIENT span per upstream EPMware call inside that, with its method,
- * endpoint template, status, retry count and budget wait. The entry points outside Yoga's HTTP handler get a SERVER
+ * path template (`GET /task/get_status/{taskId}`), status, retry count and budget wait. The entry points outside Yoga's HTTP handler get a SERVER
  * span of their own: the export download and reports routes (`traceRoute`) and each WebSocket operation
- * (`startWebSocketOperationSpan`). No span carries a token, a header, a query text or variables.
+ * (`startWebSocketOperationSpan`). No span carries a token, a header, a query text, variables, or an id or name
+ * from a path: routes and upstream paths appear as templates.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
 import type { Context } from '../context.ts';
 
-/** What the upstream client tells about a call: labels that never hold ids, names or tokens. */
+/** What the upstream client tells about a call. Only its templates reach a span: never ids, names or tokens. */
 export interface TracedCall {
   method: string;
   /** The endpoint template, e.g. `deployment/get_execution_details`. */
   endpoint: string;
+  /** The path below /service/api as sent, ids included (`/task/get_status/1234`): see upstreamPathTemplate. */
+  path: string;
+}
+
+/** The name of the one id a path carries after its endpoint, by endpoint; any other is `{id}`. */
+const PATH_PARAMETERS: Readonly<Record<string, string>> = {
+  'task/get_status': 'taskId',
+  'task/get_log_file': 'taskId',
+  'export/download_file': 'taskId',
+  'security/users/sso/update': 'userName',
+  'security/users/sso/enable': 'userName',
+  'security/users/sso/disable': 'userName',
+};
+
+/**
+ * A call's path as a template, `/task/get_status/{taskId}`, `/security/users/sso/enable/{userName}`: what follows
+ * the endpoint is replaced whatever it is, so a span never carries an id or a user's e-mail, even for an endpoint
+ * added later without an entry above.
+ */
+export function upstreamPathTemplate(call: Pick<TracedCall, 'endpoint' | 'path'>): string {
+  const endpointPath = `/${call.endpoint}`;
+  if (call.path === endpointPath) return endpointPath;
+  return `${endpointPath}/{${PATH_PARAMETERS[call.endpoint] ?? 'id'}}`;
 }
 
 /** The SERVER span of one WebSocket operation (a `subscribe` message), from the message until its first result. */
