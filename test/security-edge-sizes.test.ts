@@ -160,11 +160,17 @@ describe('ids and names', () => {
 describe('the download route', () => {
   const paths: Array<[string, string]> = [
     ['an encoded slash', '1%2F2'],
+    ['a backslash as sent', '1\\2'],
     ['an encoded backslash', '1%5C2'],
     ['a twice-encoded traversal', '..%252f..%252fsecurity%252fusers'],
     ['257 characters', '7'.repeat(257)],
     ['an encoded control character', 'a%07b'],
   ];
+  it('1/2 as sent is no route at all: 404, nothing sent', async () => {
+    const response = await rawGet('/exports/1/2/file', { authorization: `Token ${PRIMARY_TOKEN}` });
+    expect(response.status).toBe(404);
+    expect(stack.sim.requests()).toEqual([]);
+  });
   for (const [what, segment] of paths) {
     it(`${what}: 400 BAD_USER_INPUT, nothing sent`, async () => {
       const response = await rawGet(`/exports/${segment}/file`, { authorization: `Token ${PRIMARY_TOKEN}` });
