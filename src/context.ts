@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.ts';
-import { countedCalls, UpstreamCallCounter } from './demand/call-counter.ts';
+import { UpstreamCallCounter } from './demand/call-counter.ts';
 import { SecurityDirectory } from './directory.ts';
 import { unauthenticated } from './errors.ts';
 import type { Logger } from './observability/logger.ts';
@@ -43,9 +43,18 @@ export interface Context {
   upstreamCalls: UpstreamCallCounter;
 }
 
+/** What the entry (HTTP, WebSocket, a route) knows of the request that a context needs. */
+export interface RequestInfo {
+  authorization: string | null | undefined;
+  /** This gateway's origin as the client reached it (public-origin.ts). */
+  origin: string;
+  /** The client's address (public-origin.ts `clientAddress`): its fair share of EPMWARE_TOKEN's budget. */
+  clientAddress?: string;
+}
+
 export function createContext(
   services: Services,
-  request: { authorization: string | null | undefined; origin: string },
+  request: RequestInfo,
   requestId: string = randomUUID(),
 ): Context {
   const { authorization, origin } = request;
@@ -56,7 +65,11 @@ export function createContext(
   const upstreamCalls = new UpstreamCallCounter(services.config.maxUpstreamCallsPerOperation);
   const epmware = (): Epmware => {
     if (!credential) throw unauthenticated();
-    api ??= new Epmware(countedCalls(services.upstream, upstreamCalls), credential);
+    api ??= new Epmware(services.upstream, credential, {
+      counter: upstreamCalls,
+      // Clients without a token of their own share EPMWARE_TOKEN's budget: each gets a fair share of it.
+      clientKey: credential.serviceToken ? (request.clientAddress ?? 'unknown') : undefined,
+    });
     return api;
   };
   // Built on first use: a subscription or a task query never needs it, and each costs memory per request.

@@ -2,7 +2,7 @@
  * createGateway(config) builds the whole HTTP surface — GraphQL (HTTP, SSE, WebSocket), the export download route,
  * health and metrics — without listening; main.ts and the tests decide where it listens.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
 import type { Config } from './config.ts';
@@ -15,7 +15,7 @@ import { traceRoute } from './observability/tracing.ts';
 import { corsPolicy } from './plugins/cors.ts';
 import { gatewayPlugins } from './plugins/index.ts';
 import { logHttpExchange, REQUEST_ID_HEADER, requestIdFrom } from './plugins/request-logging.ts';
-import { publicOrigin } from './public-origin.ts';
+import { clientAddress, publicOrigin } from './public-origin.ts';
 import { createSharedState } from './redis/shared-state.ts';
 import {
   EXPORT_FILE_ROUTE,
@@ -89,6 +89,11 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
         {
           authorization: initial.request.headers.get('authorization'),
           origin: publicOrigin(initial.request.url, initial.request.headers, config.trustProxy),
+          clientAddress: clientAddress(
+            (initial as { req?: IncomingMessage }).req?.socket.remoteAddress,
+            initial.request.headers,
+            config.trustProxy,
+          ),
         },
         typeof initial.requestId === 'string' ? initial.requestId : undefined,
       ),

@@ -14,7 +14,7 @@ import { WebSocketServer } from 'ws';
 import { type Context, createContext, type Services } from '../context.ts';
 import { findGatewayError, GatewayError, toGraphQLError } from '../errors.ts';
 import { type OperationSpan, startWebSocketOperationSpan } from '../observability/tracing.ts';
-import { publicOrigin } from '../public-origin.ts';
+import { clientAddress, publicOrigin } from '../public-origin.ts';
 import { parseAuthorization } from '../upstream/credential.ts';
 
 export interface WebSocketTransport {
@@ -112,9 +112,15 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
       return [tooManyOperations()];
     }
     try {
+      const { request } = ctx.extra;
       const context = createContext(services, {
         authorization: ctx.extra.authorization,
-        origin: originOf(ctx.extra.request, services.config.trustProxy),
+        origin: originOf(request, services.config.trustProxy),
+        clientAddress: clientAddress(
+          request.socket.remoteAddress,
+          headerReader(request),
+          services.config.trustProxy,
+        ),
       });
       // No connectionParams here: they hold the token, and plugins may log the initial context.
       const enveloped = yoga.getEnveloped({
@@ -228,13 +234,16 @@ function originAllowed(
 function originOf(request: IncomingMessage, trustProxy: boolean): string {
   const secure = (request.socket as TLSSocket).encrypted === true;
   const own = `${secure ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`;
-  const headers = {
+  return publicOrigin(own, headerReader(request), trustProxy);
+}
+
+function headerReader(request: IncomingMessage): { get(name: string): string | null } {
+  return {
     get(name: string): string | null {
       const value = request.headers[name];
       return Array.isArray(value) ? value.join(', ') : (value ?? null);
     },
   };
-  return publicOrigin(own, headers, trustProxy);
 }
 
 function pathOf(request: IncomingMessage): string {

@@ -19,7 +19,12 @@
  * Hand-written because undici 7 ships no breaker interceptor, and one below this client could not tell a retry
  * from a new call, nor the gateway's own deadline from EPMware's silence.
  */
+import { UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
+import { answerOutcome, type Outcome, transportOutcome } from './failures.ts';
+import type { Attempt, AttemptStage, Call } from './pipeline.ts';
+
+export type { Outcome } from './failures.ts';
 
 export const SERVICES = ['task', 'erp', 'deployment', 'export', 'security'] as const;
 export type Service = (typeof SERVICES)[number];
@@ -40,9 +45,6 @@ export interface Admission {
   service: Service;
   probe: boolean;
 }
-
-/** What one attempt says about the service: it answered, it is down, or nothing (see the module comment). */
-export type Outcome = 'answered' | 'outage' | 'no-verdict';
 
 /** The window is kept as per-second buckets of counts: memory is fixed whatever the traffic. */
 const BUCKET_MS = 1_000;
@@ -186,4 +188,63 @@ export function serviceOf(path: string): Service {
   const service = SERVICES.find((name) => name === first);
   if (!service) throw new Error(`No EPMware service for path ${path}`);
   return service;
+}
+
+/**
+ * The first of the breaker's two stages, before the budget wait: a call to a service whose circuit is open fails
+ * fast, so it never queues for (or spends) a slot.
+ */
+export function refusedWhileOpen(breakers: CircuitBreakers): AttemptStage {
+  return (next) => (attempt) => {
+    const service = serviceOf(attempt.call.path);
+    if (breakers.refusesNow(service))
+      return Promise.reject(circuitOpenError(breakers, attempt.call, service));
+    return next(attempt);
+  };
+}
+
+/**
+ * The second, once the attempt has its slot: admitted (checked again: the circuit may have opened while it waited;
+ * while half-open, only as the one probe), and its outcome told to the circuit. Only a call's first attempt with a
+ * verdict counts, so evidence comes from distinct calls, never from one call's retries. A timeout counts only
+ * after a fair wait: `evidenceMs`, half of UPSTREAM_TIMEOUT_MS.
+ */
+export function judgedByBreaker(breakers: CircuitBreakers, evidenceMs: number): AttemptStage {
+  return (next) => async (attempt) => {
+    const service = serviceOf(attempt.call.path);
+    const admission = breakers.admit(service);
+    if (!admission) throw circuitOpenError(breakers, attempt.call, service);
+    try {
+      const response = await next(attempt);
+      report(admission, answerOutcome(response.statusCode));
+      return response;
+    } catch (error) {
+      report(admission, outcomeOf(error, attempt, evidenceMs));
+      throw error;
+    }
+
+    function report(admission: Admission, outcome: Outcome): void {
+      breakers.report(admission, outcome, !attempt.verdictGiven);
+      if (outcome !== 'no-verdict') attempt.verdictGiven = true;
+    }
+  };
+}
+
+function outcomeOf(error: unknown, attempt: Attempt, evidenceMs: number): Outcome {
+  const { deadline } = attempt;
+  if (deadline.callerAborted) return 'no-verdict';
+  return transportOutcome(error, {
+    waitedMs: Date.now() - Math.max(attempt.sentAt, deadline.progressAt),
+    evidenceMs,
+    bodyPending: attempt.bodyPending,
+  });
+}
+
+function circuitOpenError(breakers: CircuitBreakers, call: Call, service: Service): UpstreamError {
+  return new UpstreamError(
+    'UPSTREAM_UNAVAILABLE',
+    `EPMware's ${service} service is unavailable (it failed repeatedly); calls to it are paused ` +
+      `(next try in ${breakers.secondsUntilProbe(service)} s)`,
+    { endpoint: call.endpoint },
+  );
 }

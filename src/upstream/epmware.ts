@@ -4,8 +4,9 @@
  */
 import type { Readable } from 'node:stream';
 import { InputError } from '../errors.ts';
-import type { Priority, UpstreamClient, UpstreamStream } from './client.ts';
+import type { UpstreamClient, UpstreamStream } from './client.ts';
 import type { Credential } from './credential.ts';
+import type { CallCounter, Priority, UpstreamCall } from './pipeline.ts';
 import type {
   EpmCreatedUser,
   EpmDeploymentExecution,
@@ -21,11 +22,19 @@ import type {
   SsoUserFields,
 } from './types.ts';
 
-/** Upstream paths whose cached answers a change to users or memberships makes stale. */
-export const SECURITY_READS = ['/security/'];
-
-/** What the endpoints need of the client: a request's context hands in one that counts its calls. */
+/** What the endpoints need of the client. */
 export type UpstreamCalls = Pick<UpstreamClient, 'json' | 'text' | 'stream'>;
+
+/** What every call made through one `Epmware` carries besides its credential. */
+export interface CallerOptions {
+  /** The GraphQL operation's counter of upstream calls (none for task pollers and downloads). */
+  counter?: CallCounter;
+  /** The client's address when EPMWARE_TOKEN stands in for it: its fair share of that token's budget. */
+  clientKey?: string;
+}
+
+/** A call as an endpoint method describes it; the credential and the caller's options are added on the way. */
+type EndpointCall = Omit<UpstreamCall, 'credential' | 'counter' | 'clientKey'>;
 
 /** Percent-decoding rounds tried: an id that only becomes `..` after several is refused too. */
 const DECODE_ROUNDS = 3;
@@ -56,75 +65,96 @@ export function pathSegment(value: string, argument: string): string {
 }
 
 export class Epmware {
+  readonly #client: UpstreamCalls;
+  readonly #caller: CallerOptions;
+
   constructor(
-    private readonly client: UpstreamCalls,
+    client: UpstreamCalls,
     readonly credential: Credential,
-  ) {}
+    caller: CallerOptions = {},
+  ) {
+    this.#client = client;
+    this.#caller = caller;
+  }
+
+  #bound(call: EndpointCall): UpstreamCall {
+    return { ...call, credential: this.credential, ...this.#caller };
+  }
+
+  #json<T>(call: EndpointCall): Promise<T> {
+    return this.#client.json<T>(this.#bound(call));
+  }
 
   // Task
-  async taskStatus(
-    taskId: string,
-    priority: Priority = 'interactive',
-    signal?: AbortSignal,
-  ): Promise<EpmTaskStatus> {
-    return this.client.json({
+  async taskStatus(taskId: string, priority: Priority = 'interactive'): Promise<EpmTaskStatus> {
+    return this.#json({
       method: 'GET',
       path: `/task/get_status/${pathSegment(taskId, 'taskId')}`,
       endpoint: 'task/get_status',
-      credential: this.credential,
       priority,
+    });
+  }
+
+  /**
+   * A task poller's poll: background priority, and its own request (never joined to another caller's), so that
+   * `signal` withdraws its budget claim and its request when the last watcher leaves.
+   */
+  async pollTaskStatus(taskId: string, signal: AbortSignal): Promise<EpmTaskStatus> {
+    return this.#json({
+      method: 'GET',
+      path: `/task/get_status/${pathSegment(taskId, 'taskId')}`,
+      endpoint: 'task/get_status',
+      priority: 'background',
+      ownRequest: true,
       signal,
     });
   }
 
   async taskLog(taskId: string): Promise<string> {
-    return this.client.text({
-      method: 'GET',
-      path: `/task/get_log_file/${pathSegment(taskId, 'taskId')}`,
-      endpoint: 'task/get_log_file',
-      credential: this.credential,
-    });
+    return this.#client.text(
+      this.#bound({
+        method: 'GET',
+        path: `/task/get_log_file/${pathSegment(taskId, 'taskId')}`,
+        endpoint: 'task/get_log_file',
+      }),
+    );
   }
 
   // ERP
   uploadErpFile(body: { stream: Readable; contentType: string }): Promise<EpmTaskSubmitted> {
-    return this.client.json({
+    return this.#json({
       method: 'POST',
       path: '/erp/upload_file',
       endpoint: 'erp/upload_file',
       endpointClass: 'upload',
-      credential: this.credential,
       body,
     });
   }
 
   runErpImport(name: string, timeoutMin?: number): Promise<EpmTaskSubmitted> {
-    return this.client.json({
+    return this.#json({
       method: 'POST',
       path: '/erp/run',
       endpoint: 'erp/run',
-      credential: this.credential,
       json: { name, timeout_min: timeoutMin },
     });
   }
 
   // Deployment
   runDeployment(name: string, timeoutMin?: number): Promise<EpmTaskSubmitted> {
-    return this.client.json({
+    return this.#json({
       method: 'POST',
       path: '/deployment/run',
       endpoint: 'deployment/run',
-      credential: this.credential,
       json: { name, timeout_min: timeoutMin },
     });
   }
 
   async deploymentExecutions(name: string, latestOnly: boolean): Promise<EpmDeploymentExecution[]> {
-    const answer = await this.client.json<{ vEWVDeploymentExecutions?: EpmDeploymentExecution[] | null }>({
+    const answer = await this.#json<{ vEWVDeploymentExecutions?: EpmDeploymentExecution[] | null }>({
       method: 'GET',
       path: '/deployment/get_execution_details',
       endpoint: 'deployment/get_execution_details',
-      credential: this.credential,
       query: { name, latest_only: latestOnly ? 'Y' : 'N' },
     });
     return answer.vEWVDeploymentExecutions ?? [];
@@ -132,31 +162,30 @@ export class Epmware {
 
   // Export
   runExport(target: { name: string } | { bookName: string }): Promise<EpmTaskSubmitted> {
-    return this.client.json({
+    return this.#json({
       method: 'POST',
       path: '/export/run',
       endpoint: 'export/run',
-      credential: this.credential,
       json: 'name' in target ? { name: target.name } : { book_name: target.bookName },
     });
   }
 
   async downloadExportFile(taskId: string, signal?: AbortSignal): Promise<UpstreamStream> {
-    return this.client.stream({
-      method: 'GET',
-      path: `/export/download_file/${pathSegment(taskId, 'taskId')}`,
-      endpoint: 'export/download_file',
-      credential: this.credential,
-      signal,
-    });
+    return this.#client.stream(
+      this.#bound({
+        method: 'GET',
+        path: `/export/download_file/${pathSegment(taskId, 'taskId')}`,
+        endpoint: 'export/download_file',
+        signal,
+      }),
+    );
   }
 
   async exportExecutions(name: string, latestOnly: boolean): Promise<EpmExportExecution[]> {
-    const answer = await this.client.json<{ vEWVExportExecutions?: EpmExportExecution[] | null }>({
+    const answer = await this.#json<{ vEWVExportExecutions?: EpmExportExecution[] | null }>({
       method: 'GET',
       path: '/export/get_execution_details',
       endpoint: 'export/get_execution_details',
-      credential: this.credential,
       query: { name, latest_only: latestOnly ? 'Y' : 'N' },
     });
     return answer.vEWVExportExecutions ?? [];
@@ -164,94 +193,85 @@ export class Epmware {
 
   // Security: reads
   listUsers(userType?: string): Promise<EpmUser[]> {
-    return this.client.json({
+    return this.#json({
       method: 'GET',
       path: '/security/users',
       endpoint: 'security/users',
-      credential: this.credential,
       query: { userType },
     });
   }
 
   listGroups(): Promise<EpmGroup[]> {
-    return this.client.json({
+    return this.#json({
       method: 'GET',
       path: '/security/groups',
       endpoint: 'security/groups',
-      credential: this.credential,
     });
   }
 
   /** Every group with its members (no groupName), or one group's. */
   groupMembers(groupName?: string): Promise<EpmGroupMembers[]> {
-    return this.client.json({
+    return this.#json({
       method: 'GET',
       path: '/security/groups/users',
       endpoint: 'security/groups/users',
-      credential: this.credential,
       query: { groupName },
     });
   }
 
   userGroups(userName: string): Promise<EpmUserGroups> {
-    return this.client.json({
+    return this.#json({
       method: 'GET',
       path: '/security/users/groups',
       endpoint: 'security/users/groups',
-      credential: this.credential,
       query: { userName },
     });
   }
 
   // Security: writes
   createSsoUser(input: SsoUserFields & { userName: string }): Promise<EpmCreatedUser> {
-    return this.client.json({
+    return this.#json({
       method: 'POST',
       path: '/security/users/sso/create',
       endpoint: 'security/users/sso/create',
-      credential: this.credential,
       json: input,
     });
   }
 
   async updateSsoUser(userName: string, input: SsoUserFields): Promise<EpmUpdatedUser> {
-    return this.client.json({
+    return this.#json({
       method: 'PUT',
       path: `/security/users/sso/update/${pathSegment(userName, 'userName')}`,
       endpoint: 'security/users/sso/update',
-      credential: this.credential,
       json: input,
     });
   }
 
   async setUserEnabled(userName: string, enabled: boolean): Promise<EpmValue> {
     const action = enabled ? 'enable' : 'disable';
-    return this.client.json({
+    return this.#json({
       method: 'PATCH',
       path: `/security/users/sso/${action}/${pathSegment(userName, 'userName')}`,
       endpoint: `security/users/sso/${action}`,
-      credential: this.credential,
     });
   }
 
   assignGroups(userName: string, groupNames: string[]): Promise<EpmValue> {
-    return this.client.json({
+    return this.#json({
       method: 'POST',
       path: '/security/users/sso/assign_groups',
       endpoint: 'security/users/sso/assign_groups',
       endpointClass: 'bulk',
-      credential: this.credential,
       json: { userName, groupNames },
     });
   }
 
   unassignGroups(userName: string, groupNames: string[]): Promise<EpmValue> {
-    return this.client.json({
+    return this.#json({
       method: 'POST',
       path: '/security/users/sso/unassign_groups',
       endpoint: 'security/users/sso/unassign_groups',
       endpointClass: 'bulk',
-      credential: this.credential,
       json: { userName, groupNames },
     });
   }

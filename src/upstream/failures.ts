@@ -4,7 +4,6 @@
  */
 import type { Dispatcher } from 'undici';
 import { GatewayError, UpstreamError, upstreamErrorFromStatus } from '../errors.ts';
-import type { Outcome } from './breaker.ts';
 import { describeConnectError } from './connect-errors.ts';
 import { retryAfterMs } from './retry.ts';
 
@@ -42,14 +41,7 @@ export function transportError(
   origin: string,
 ): UpstreamError | GatewayError {
   if (error instanceof GatewayError) return error;
-  const code = (error as { code?: string; name?: string }).code;
-  const name = (error as { name?: string }).name;
-  if (
-    name === 'TimeoutError' ||
-    code === 'UND_ERR_HEADERS_TIMEOUT' ||
-    code === 'UND_ERR_BODY_TIMEOUT' ||
-    code === 'UND_ERR_CONNECT_TIMEOUT'
-  ) {
+  if (isTimeout(error)) {
     return new UpstreamError(
       'UPSTREAM_TIMEOUT',
       `EPMware at ${origin} did not answer ${call.endpoint} in time`,
@@ -65,6 +57,20 @@ export function transportError(
     'UPSTREAM_UNAVAILABLE',
     `EPMware could not be reached at ${origin} for ${call.endpoint}${why}`,
     { endpoint: call.endpoint, cause: error },
+  );
+}
+
+/** What one attempt says about the service: it answered, it is down, or nothing (see breaker.ts). */
+export type Outcome = 'answered' | 'outage' | 'no-verdict';
+
+/** The deadline passed, or undici's header, body or connect timeout did: UPSTREAM_TIMEOUT, never retried. */
+export function isTimeout(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return (
+    (error as { name?: string }).name === 'TimeoutError' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT'
   );
 }
 
