@@ -2,9 +2,8 @@
 import type { Failure } from './catalog.ts';
 import type { RequestContext } from './http.ts';
 import { badRequest, conflict, jsonObject, notFound, requireQuery, sendJson } from './http.ts';
-import type { Task, TaskKind } from './tasks.ts';
+import type { TaskKind } from './tasks.ts';
 import { isFinished, timeoutStep } from './tasks.ts';
-import type { Tenant } from './tenant.ts';
 import type {
   UpstreamDeploymentExecutionDetails,
   UpstreamExportExecutionDetails,
