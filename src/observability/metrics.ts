@@ -21,10 +21,26 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly httpRequestDuration = new Histogram({
+    name: 'gateway_http_request_duration_seconds',
+    help: 'Time from a request to the end of its answer, by route template, method and status class',
+    labelNames: ['route', 'method', 'status_class'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly graphqlOperationDuration = new Histogram({
+    name: 'gateway_graphql_operation_duration_seconds',
+    help: 'Execution time of GraphQL operations (a subscription: until its stream is set up), by type and outcome',
+    labelNames: ['operation', 'outcome'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
   readonly upstreamDuration = new Histogram({
     name: 'gateway_upstream_request_duration_seconds',
-    help: 'Latency of requests sent to EPMware',
-    labelNames: ['endpoint', 'method'] as const,
+    help: 'Latency of requests sent to EPMware, by EPMware service, endpoint and method',
+    labelNames: ['service', 'endpoint', 'method'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });

@@ -19,7 +19,7 @@ builder.subscriptionField('taskUpdates', (t) =>
       if (!ctx.credential) throw unauthenticated();
       const taskId = String(args.taskId).trim();
       if (taskId === '') throw new InputError('taskId must not be empty');
-      return ctx.services.taskWatcher.watch(ctx.credential, taskId);
+      return ctx.taskWatcher.watch(ctx.credential, taskId);
     },
     // The error that ends a watch arrives as the stream's last event and is thrown here, so it reaches the
     // client as a GraphQL error with its code (through Yoga's masking) instead of tearing the transport down.

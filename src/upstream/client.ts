@@ -1,7 +1,7 @@
 /**
  * The one upstream client: every call to EPMware goes through here, as a pipeline of stages, one concern each, in
  * the order listed in the constructor (pipeline.ts says what a stage is). For a GET: count -> cache -> coalesce ->
- * [deadline] -> trace -> retry -> (breaker open? -> fair share -> budget -> breaker -> request)*.
+ * trace -> [deadline] -> retry -> (breaker open? -> fair share -> budget -> breaker -> request)*.
  */
 import { Pool } from 'undici';
 import { UpstreamError } from '../errors.ts';
@@ -114,15 +114,16 @@ export class UpstreamClient {
     this.#cache =
       this.#reads && ttl > 0 ? (options.cache ?? new ResponseCache(ttl, options.cacheMaxEntries)) : null;
 
-    // The pipeline, outermost first. Above the exchange, a stage sees a whole call; below, one attempt.
+    // The pipeline, outermost first. Above the exchange, a stage sees a whole call and its answer; below, one
+    // attempt and EPMware's raw response.
     const callStages: Array<CallStage | null> = [
       countedCalls,
       invalidatedByWrites((fingerprint, prefixes) => this.#invalidate(fingerprint, prefixes)),
       this.#cache && cached(this.#cache, metrics),
       this.#reads && coalesced(this.#reads, metrics),
+      traced,
     ];
     const attemptStages: Array<AttemptStage | null> = [
-      traced,
       retried(metrics),
       refusedWhileOpen(this.#breakers),
       this.#shares && fairShare(this.#shares, sharePerMinute),

@@ -7,6 +7,7 @@ import { pipeline, type Readable, Transform } from 'node:stream';
 import { type Dispatcher, type Pool, request } from 'undici';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { upstreamRequestSent } from '../observability/tracing.ts';
+import { serviceOf } from './breaker.ts';
 import type { Deadline } from './deadline.ts';
 import type { Attempt, AttemptHandler } from './pipeline.ts';
 
@@ -42,7 +43,7 @@ export function dispatchTo(target: DispatchTarget): AttemptHandler {
       });
     }
     const labels = { endpoint: call.endpoint, method: call.method };
-    const stopTimer = metrics.upstreamDuration.startTimer(labels);
+    const stopTimer = metrics.upstreamDuration.startTimer({ ...labels, service: serviceOf(call.path) });
     try {
       const response = await request(`${origin}${basePath}${API_PREFIX}${call.path}`, {
         dispatcher: pool,

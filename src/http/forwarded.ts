@@ -8,7 +8,7 @@
  * can send them and a gateway reached directly must not let a request choose where its links point.
  */
 
-type HeaderReader = { get(name: string): string | null };
+export type HeaderReader = { get(name: string): string | null };
 
 /** The first element of a comma-separated list: the value the proxy nearest the client wrote. */
 function first(value: string | null): string | undefined {
