@@ -41,6 +41,8 @@ export interface GatewayOptions {
 
 export interface Gateway {
   server: Server;
+  /** With METRICS_PORT: the server of /metrics and the health routes (null without). */
+  metricsServer: Server | null;
   services: Services;
   listen(port?: number, host?: string): Promise<URL>;
   close(): Promise<void>;
@@ -124,31 +126,38 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
           Promise.resolve(yoga.fetch(request, { requestId, requestInfo: info })),
         ),
     },
-    ...['/healthz', '/readyz', '/metrics'].map(
-      (path): Route => ({
-        path,
-        template: path,
-        handle: async (req, res) => {
-          await handleOperations(path, req, res, services);
-        },
-      }),
-    ),
   ];
-  const server = createServer(createRouter({ routes, logger, metrics, trustProxy: config.trustProxy }));
+  // The operator's routes: on the public port, or with METRICS_PORT on a port of their own (health routes on both,
+  // since a load balancer probes the public one).
+  const operatorRoutes = ['/healthz', '/readyz', '/metrics'].map(
+    (path): Route => ({
+      path,
+      template: path,
+      handle: async (req, res) => {
+        await handleOperations(path, req, res, services);
+      },
+    }),
+  );
+  const separateMetrics = config.metricsPort !== null;
+  const routerOptions = { logger, metrics, trustProxy: config.trustProxy };
+  const server = createServer(
+    createRouter({
+      ...routerOptions,
+      routes: [...routes, ...operatorRoutes.filter((route) => !separateMetrics || route.path !== '/metrics')],
+    }),
+  );
+  const metricsServer = separateMetrics
+    ? createServer(createRouter({ ...routerOptions, routes: operatorRoutes }))
+    : null;
   const webSocket = attachWebSocket(server, yoga, services);
 
   return {
     server,
+    metricsServer,
     services,
-    listen(port = config.port, host = config.host) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          const address = server.address() as AddressInfo;
-          const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-          resolve(new URL(`http://${shownHost}:${address.port}/graphql`));
-        });
-      });
+    async listen(port = config.port, host = config.host) {
+      if (metricsServer) await listenOn(metricsServer, config.metricsPort ?? 0, host);
+      return new URL('/graphql', await listenOn(server, port, host));
     },
     async close() {
       // Stop accepting first; then end what is long-lived (subscriptions); then wait for in-flight requests, and
@@ -161,6 +170,12 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
       const sweep = setInterval(() => server.closeIdleConnections(), 100);
       server.closeIdleConnections();
       await drained.finally(() => clearInterval(sweep));
+      if (metricsServer?.listening) {
+        await new Promise<void>((resolve) => {
+          metricsServer.close(() => resolve());
+          metricsServer.closeAllConnections();
+        });
+      }
       await upstream.close();
       await redis?.close();
     },
@@ -171,4 +186,17 @@ function reportMatch(req: IncomingMessage): RegExpExecArray {
   const match = REPORT_ROUTE.exec((req.url ?? '/').split('?')[0] ?? '/');
   if (!match) throw new Error('the reports route ran for a path it does not match');
   return match;
+}
+
+/** Listens, and resolves with the origin it listens on (an IPv6 address in brackets). */
+function listenOn(server: Server, port: number, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address() as AddressInfo;
+      const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      resolve(`http://${shownHost}:${address.port}`);
+    });
+  });
 }
