@@ -15,6 +15,9 @@ export interface Config {
   epmwareToken: string | null;
   port: number;
   host: string;
+  /** METRICS_PORT: /metrics (and the health routes) on a port of their own, which the load balancer does not
+   * expose; /metrics then answers 404 on the public port. null: everything on PORT. */
+  metricsPort: number | null;
   taskPollIntervalMs: number;
   upstreamTimeoutMs: number;
   upstreamRateLimitPerMin: number;
@@ -254,6 +257,10 @@ export function loadConfig(env: Env): Config {
     epmwareToken: read(env, 'EPMWARE_TOKEN') ?? null,
     port: integer(env, 'PORT', 4000, { min: 0, max: 65_535 }),
     host: host(env, 'HOST'),
+    metricsPort:
+      read(env, 'METRICS_PORT') === undefined
+        ? null
+        : integer(env, 'METRICS_PORT', 0, { min: 0, max: 65_535 }),
     taskPollIntervalMs: integer(env, 'TASK_POLL_INTERVAL_MS', 2_000, { min: 50 }),
     upstreamTimeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 30_000, { min: 1 }),
     upstreamRateLimitPerMin: integer(env, 'UPSTREAM_RATE_LIMIT_PER_MIN', 100, { min: 1 }),

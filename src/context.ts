@@ -1,13 +1,17 @@
 /**
- * A new context per request: the credential it carries and the EPMware endpoints bound to it. Pothos' dataloader
- * plugin caches its loaders on this object, so loaders (and everything they fetched) live exactly one request and
- * never cross credentials.
+ * The one context factory: every GraphQL operation (HTTP, SSE, WebSocket, a report) and every route that calls
+ * EPMware (the export download, OData) gets a new Context from `createContext`, built from the request's
+ * `RequestInfo`. It carries the credential (checked here, once: a malformed Authorization is UNAUTHENTICATED before
+ * anything runs, and EPMWARE_TOKEN never stands in for a client's typo) and the EPMware endpoints bound to it.
+ * Pothos' dataloader plugin caches its loaders on this object, so loaders (and everything they fetched) live exactly
+ * one request and never cross credentials.
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.ts';
-import { countedCalls, UpstreamCallCounter } from './demand/call-counter.ts';
+import { UpstreamCallCounter } from './demand/call-counter.ts';
 import { SecurityDirectory } from './directory.ts';
 import { unauthenticated } from './errors.ts';
+import type { RequestInfo } from './http/request-info.ts';
 import type { Logger } from './observability/logger.ts';
 import type { GatewayMetrics } from './observability/metrics.ts';
 import type { RedisConnection } from './redis/connection.ts';
@@ -16,7 +20,9 @@ import type { UpstreamClient } from './upstream/client.ts';
 import { type Credential, resolveCredential } from './upstream/credential.ts';
 import { Epmware } from './upstream/epmware.ts';
 
-/** Long-lived parts the gateway builds once and every request shares. */
+export type { RequestInfo } from './http/request-info.ts';
+
+/** Long-lived parts the gateway builds once and every request shares (the entry points see them, resolvers not). */
 export interface Services {
   config: Config;
   upstream: UpstreamClient;
@@ -33,41 +39,56 @@ export interface Context {
   requestId: string;
   /** This gateway's origin as the client reached it, for links such as Task.downloadUrl. */
   origin: string;
-  services: Services;
+  /** The configuration, for the limits resolvers check (MAX_UPLOAD_BYTES). */
+  config: Config;
   credential: Credential | null;
-  /** The endpoints bound to this request's credential; UNAUTHENTICATED when it has none. */
+  /** The endpoints bound to this request's credential, its call counter and client; UNAUTHENTICATED without one. */
   epmware(): Epmware;
   /** This request's users, groups and memberships, each fetched at most once. */
   directory: SecurityDirectory;
   /** This operation's upstream calls so far, refused past MAX_UPSTREAM_CALLS_PER_OPERATION (see demand/). */
   upstreamCalls: UpstreamCallCounter;
+  /** Shared task pollers behind Subscription.taskUpdates. */
+  taskWatcher: TaskWatcher;
+}
+
+/**
+ * What every GraphQL execution is given by its transport (HTTP, a WebSocket operation, a report): the context's one
+ * input, as Yoga's server context. Yoga's `context` turns it into the Context with `createContext`.
+ */
+export interface GraphQLServerContext {
+  requestId: string;
+  requestInfo: RequestInfo;
 }
 
 export function createContext(
   services: Services,
-  request: { authorization: string | null | undefined; origin: string },
+  request: RequestInfo,
   requestId: string = randomUUID(),
 ): Context {
-  const { authorization, origin } = request;
-  // A malformed Authorization throws UNAUTHENTICATED here, at the edge: the whole request is refused before any
-  // resolver runs, so nothing reaches EPMware and EPMWARE_TOKEN never stands in for a client's typo.
-  const credential = resolveCredential(authorization, services.config.epmwareToken);
+  const { config, upstream, taskWatcher } = services;
+  const credential = resolveCredential(request.authorization, config.epmwareToken);
+  const upstreamCalls = new UpstreamCallCounter(config.maxUpstreamCallsPerOperation);
   let api: Epmware | undefined;
-  const upstreamCalls = new UpstreamCallCounter(services.config.maxUpstreamCallsPerOperation);
   const epmware = (): Epmware => {
     if (!credential) throw unauthenticated();
-    api ??= new Epmware(countedCalls(services.upstream, upstreamCalls), credential);
+    api ??= new Epmware(upstream, credential, {
+      counter: upstreamCalls,
+      // Clients without a token of their own share EPMWARE_TOKEN's budget: each gets a fair share of it.
+      clientKey: credential.serviceToken ? request.clientAddress : undefined,
+    });
     return api;
   };
   // Built on first use: a subscription or a task query never needs it, and each costs memory per request.
   let directory: SecurityDirectory | undefined;
   return {
     requestId,
-    origin,
-    services,
+    origin: request.origin,
+    config,
     credential,
     epmware,
     upstreamCalls,
+    taskWatcher,
     get directory() {
       directory ??= new SecurityDirectory(epmware);
       return directory;

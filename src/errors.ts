@@ -3,7 +3,7 @@
  * GraphQL layer turns a `GatewayError` into `extensions.code` (see `toGraphQLError`) and masks everything else.
  */
 
-import type { GraphQLError } from 'graphql';
+import { GraphQLError } from 'graphql';
 import { createGraphQLError, maskError as yogaMaskError } from 'graphql-yoga';
 
 export type ErrorCode =
@@ -104,8 +104,7 @@ export function toGraphQLError(error: GatewayError, raisedAs?: unknown): GraphQL
     extensions.upstreamStatus = error.upstreamStatus;
   }
   // Keep the path and locations of the field that failed, so a client can tell which field's data is missing.
-  // (Duck-typed: an instanceof check fails when the executor and this module load different copies of graphql.)
-  const at = raisedAs instanceof Error && 'path' in raisedAs ? (raisedAs as GraphQLError) : undefined;
+  const at = raisedAs instanceof GraphQLError ? raisedAs : undefined;
   return createGraphQLError(error.message, {
     extensions,
     nodes: at?.nodes,

@@ -1,22 +1,20 @@
 /**
- * createGateway(config) builds the whole HTTP surface — GraphQL (HTTP, SSE, WebSocket), the export download route,
- * health and metrics — without listening; main.ts and the tests decide where it listens.
+ * createGateway(config) composes the whole gateway — the shared services, Yoga, the HTTP routes and the WebSocket
+ * transport — without listening; main.ts and the tests decide where it listens.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
 import type { Config } from './config.ts';
-import { type Context, createContext, type Services } from './context.ts';
+import { type Context, createContext, type GraphQLServerContext, type Services } from './context.ts';
 import { findGatewayError, maskGatewayError } from './errors.ts';
 import { GRAPHIQL_ASSET_PREFIX, graphiqlOptions } from './graphiql.ts';
-import { HostRule } from './host-rule.ts';
+import { HostRule } from './http/host-rule.ts';
+import { createRouter, type Route } from './http/router.ts';
 import { createLogger, type LogDestination, yogaLogger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
-import { traceRoute } from './observability/tracing.ts';
 import { corsPolicy } from './plugins/cors.ts';
 import { gatewayPlugins } from './plugins/index.ts';
-import { logHttpExchange, REQUEST_ID_HEADER, requestIdFrom } from './plugins/request-logging.ts';
-import { publicOrigin } from './public-origin.ts';
 import { createSharedState } from './redis/shared-state.ts';
 import {
   EXPORT_FILE_ROUTE,
@@ -25,11 +23,10 @@ import {
 } from './routes/export-download.ts';
 import { graphiqlPage, isGraphiQLPageRequest, serveGraphiQLAsset } from './routes/graphiql.ts';
 import { handleOperations } from './routes/operations.ts';
-import { handleReport, REPORT_ROUTE, reportRouteTemplate } from './routes/reports.ts';
-import { sendJson } from './routes/respond.ts';
+import { handleReport, REPORT_ROUTE } from './routes/reports.ts';
 import { schema } from './schema/index.ts';
 import { TaskWatcher, type TaskWatcherTuning } from './tasks/task-watcher.ts';
-import { attachWebSocket, webSocketContext } from './transports/websocket.ts';
+import { attachWebSocket } from './transports/websocket.ts';
 import { UpstreamClient, type UpstreamTuning } from './upstream/client.ts';
 
 export interface GatewayOptions {
@@ -45,6 +42,8 @@ export interface GatewayOptions {
 
 export interface Gateway {
   server: Server;
+  /** With METRICS_PORT: the server of /metrics and the health routes (null without). */
+  metricsServer: Server | null;
   services: Services;
   listen(port?: number, host?: string): Promise<URL>;
   close(): Promise<void>;
@@ -76,23 +75,13 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
   });
   const services: Services = { config, upstream, metrics, taskWatcher, logger, redis };
 
-  const yoga = createYoga<Record<string, unknown>, Context>({
+  const yoga = createYoga<GraphQLServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
     // GraphiQL is served by routes/graphiql.ts (a small page, cacheable assets, a CSP), before Yoga sees the request.
     graphiql: false,
-    // WebSocket operations have no fetch Request: their transport builds the Context from connection_init.
-    context: (initial) =>
-      webSocketContext(initial) ??
-      createContext(
-        services,
-        {
-          authorization: initial.request.headers.get('authorization'),
-          origin: publicOrigin(initial.request.url, initial.request.headers, config.trustProxy),
-        },
-        typeof initial.requestId === 'string' ? initial.requestId : undefined,
-      ),
+    context: ({ requestInfo, requestId }) => createContext(services, requestInfo, requestId),
     logging: yogaLogger(logger, (error) => findGatewayError(error) !== undefined),
     cors: corsPolicy(config.corsOrigins),
     batching: false,
@@ -107,49 +96,76 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
   const serveGraphiQLPage = graphiqlPage(
     graphiqlOptions(options.demoToken ? { token: options.demoToken } : undefined),
   );
-  const hostRule = new HostRule(config);
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
-    res.setHeader(REQUEST_ID_HEADER, requestId);
-    logHttpExchange(logger, req, res, requestId);
-    // Before any route reads the request: EPMWARE_TOKEN is lent only to the hosts the contract names.
-    if (hostRule.refuseHttp(req, res, path)) return;
-    if (path === '/graphql' && isGraphiQLPageRequest(req)) return serveGraphiQLPage(req, res);
-    if (path === '/graphql') return void yoga(req, res, { requestId });
-    if (path.startsWith(GRAPHIQL_ASSET_PREFIX)) return void serveGraphiQLAsset(path, req, res);
-    const download = EXPORT_FILE_ROUTE.exec(path);
-    if (download?.[1]) {
-      const taskId = download[1];
-      return void traceRoute(EXPORT_FILE_ROUTE_TEMPLATE, req, res, () =>
-        handleExportDownload(taskId, req, res, services),
-      );
-    }
-    const report = REPORT_ROUTE.exec(path);
-    if (report) {
+  const routes: Route[] = [
+    {
+      path: '/graphql',
+      template: '/graphql',
+      handle(req, res, { requestId, info }) {
+        if (isGraphiQLPageRequest(req)) return serveGraphiQLPage(req, res);
+        return yoga(req, res, { requestId, requestInfo: info });
+      },
+    },
+    {
+      path: `${GRAPHIQL_ASSET_PREFIX}*`,
+      template: `${GRAPHIQL_ASSET_PREFIX}{file}`,
+      handle: (req, res) => serveGraphiQLAsset((req.url ?? '/').split('?')[0] ?? '/', req, res),
+    },
+    {
+      path: EXPORT_FILE_ROUTE,
+      template: EXPORT_FILE_ROUTE_TEMPLATE,
+      traced: true,
+      handle: (req, res, { requestId, info, params }) =>
+        handleExportDownload(params[0] ?? '', req, res, services, requestId, info),
+    },
+    {
+      path: REPORT_ROUTE,
+      template: (params) => `/reports/{documentId}.${params[1]}`,
       // The report's query runs through Yoga inside the route's span: Yoga's request span is its child.
-      return void traceRoute(reportRouteTemplate(report), req, res, () =>
-        handleReport(report, req, res, services, async (request) => yoga.fetch(request, { requestId })),
-      );
-    }
-    void handleOperations(path, req, res, services).then((handled) => {
-      if (!handled) sendJson(res, 404, { code: 'NOT_FOUND', message: `No route for ${req.method} ${path}` });
-    });
-  });
+      traced: true,
+      handle: (req, res, { requestId, info }) =>
+        handleReport(reportMatch(req), req, res, services, (request) =>
+          Promise.resolve(yoga.fetch(request, { requestId, requestInfo: info })),
+        ),
+    },
+  ];
+  // The operator's routes: on the public port, or with METRICS_PORT on a port of their own (health routes on both,
+  // since a load balancer probes the public one).
+  const operatorRoutes = ['/healthz', '/readyz', '/metrics'].map(
+    (path): Route => ({
+      path,
+      template: path,
+      handle: async (req, res) => {
+        await handleOperations(path, req, res, services);
+      },
+    }),
+  );
+  const separateMetrics = config.metricsPort !== null;
+  // Before any route reads the request: EPMWARE_TOKEN is lent only to the hosts the contract names.
+  const hostRule = new HostRule(config);
+  const routerOptions = {
+    logger,
+    metrics,
+    trustProxy: config.trustProxy,
+    refuse: (req: IncomingMessage, res: ServerResponse, path: string) => hostRule.refuseHttp(req, res, path),
+  };
+  const server = createServer(
+    createRouter({
+      ...routerOptions,
+      routes: [...routes, ...operatorRoutes.filter((route) => !separateMetrics || route.path !== '/metrics')],
+    }),
+  );
+  const metricsServer = separateMetrics
+    ? createServer(createRouter({ ...routerOptions, routes: operatorRoutes }))
+    : null;
   const webSocket = attachWebSocket(server, yoga, services);
 
   return {
     server,
+    metricsServer,
     services,
-    listen(port = config.port, host = config.host) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          const address = server.address() as AddressInfo;
-          const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-          resolve(new URL(`http://${shownHost}:${address.port}/graphql`));
-        });
-      });
+    async listen(port = config.port, host = config.host) {
+      if (metricsServer) await listenOn(metricsServer, config.metricsPort ?? 0, host);
+      return new URL('/graphql', await listenOn(server, port, host));
     },
     async close() {
       // Stop accepting first; then end what is long-lived (subscriptions); then wait for in-flight requests, and
@@ -162,8 +178,33 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
       const sweep = setInterval(() => server.closeIdleConnections(), 100);
       server.closeIdleConnections();
       await drained.finally(() => clearInterval(sweep));
+      if (metricsServer?.listening) {
+        await new Promise<void>((resolve) => {
+          metricsServer.close(() => resolve());
+          metricsServer.closeAllConnections();
+        });
+      }
       await upstream.close();
       await redis?.close();
     },
   };
+}
+
+function reportMatch(req: IncomingMessage): RegExpExecArray {
+  const match = REPORT_ROUTE.exec((req.url ?? '/').split('?')[0] ?? '/');
+  if (!match) throw new Error('the reports route ran for a path it does not match');
+  return match;
+}
+
+/** Listens, and resolves with the origin it listens on (an IPv6 address in brackets). */
+function listenOn(server: Server, port: number, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address() as AddressInfo;
+      const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      resolve(`http://${shownHost}:${address.port}`);
+    });
+  });
 }

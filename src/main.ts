@@ -108,9 +108,16 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`Upstream: ${upstreamUrl?.href.replace(/\/$/, '')}\n`);
   }
+  const metricsAddress = gateway.metricsServer?.address();
+  const metricsUrl =
+    metricsAddress && typeof metricsAddress === 'object'
+      ? `http://${config.host}:${metricsAddress.port}/metrics`
+      : undefined;
+  if (metricsUrl) process.stdout.write(`Metrics: ${metricsUrl} (METRICS_PORT)\n`);
   logger.info(
     {
       url: url.href,
+      metrics: metricsUrl,
       upstream: config.epmwareUrl?.origin,
       simulator: Boolean(demoToken),
       upstreamReachable: probed ? probed.reachable : undefined,

@@ -26,7 +26,11 @@ const statusCalls = () =>
 describe('the per-operation counter', () => {
   it('refuses the calls past the limit without sending them, and counts each request alone', async () => {
     const context = () =>
-      createContext(stack.gateway.services, { authorization: `Token ${stack.token}`, origin: stack.origin });
+      createContext(stack.gateway.services, {
+        authorization: `Token ${stack.token}`,
+        origin: stack.origin,
+        clientAddress: '127.0.0.1',
+      });
     const taskId = stack.sim.fixtures.succeededTaskId;
     const first = context();
     const outcomes: string[] = [];
@@ -55,6 +59,7 @@ describe('the per-operation counter', () => {
     const context = createContext(stack.gateway.services, {
       authorization: `Token ${stack.token}`,
       origin: stack.origin,
+      clientAddress: '127.0.0.1',
     });
     for (let call = 0; call < LIMIT; call++) await context.epmware().listGroups();
     const refused = await context

@@ -83,6 +83,29 @@ describe('coalescing', () => {
     await api.taskStatus(taskId);
     expect(s.sim.requests({ path: '/service/api/task/get_status/*' })).toHaveLength(2);
   });
+
+  it('a caller that may abort still shares: only an explicit own request skips cache and coalescing', async () => {
+    const s = await start({ env: { CACHE_TTL_MS: '60000' }, simulator: { latencyMs: 100 } });
+    const api = epmware(s);
+    const withSignal = () => new AbortController().signal;
+    const upstream = s.gateway.services.upstream;
+    const read = (signal: AbortSignal) =>
+      upstream.json({
+        method: 'GET',
+        path: '/security/groups',
+        endpoint: 'security/groups',
+        credential: api.credential,
+        signal,
+      });
+    await Promise.all([read(withSignal()), read(withSignal()), read(withSignal())]);
+    await read(withSignal());
+    expect(s.sim.requests({ path: '/service/api/security/groups' })).toHaveLength(1);
+
+    // A task poller's polls are its own requests, so that stopping it withdraws them: three polls, three GETs.
+    const taskId = s.sim.fixtures.runningTaskId;
+    await Promise.all([1, 2, 3].map(() => api.pollTaskStatus(taskId, withSignal())));
+    expect(s.sim.requests({ path: '/service/api/task/get_status/*' })).toHaveLength(3);
+  });
 });
 
 describe('cache', () => {

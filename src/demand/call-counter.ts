@@ -7,10 +7,9 @@
  * it: the count depends on the document alone, never on what other requests happened to warm up.
  */
 import { GatewayError } from '../errors.ts';
-import type { UpstreamCall, UpstreamStream } from '../upstream/client.ts';
-import type { UpstreamCalls } from '../upstream/epmware.ts';
+import type { CallCounter } from '../upstream/pipeline.ts';
 
-export class UpstreamCallCounter {
+export class UpstreamCallCounter implements CallCounter {
   #made = 0;
 
   constructor(readonly limit: number) {}
@@ -36,22 +35,4 @@ export class UpstreamCallCounter {
   reset(): void {
     this.#made = 0;
   }
-}
-
-/** The upstream client as one operation sees it: each call counted before it is made (a refusal rejects). */
-export function countedCalls(upstream: UpstreamCalls, counter: UpstreamCallCounter): UpstreamCalls {
-  return {
-    async json<T>(call: UpstreamCall): Promise<T> {
-      counter.take(call.endpoint);
-      return upstream.json<T>(call);
-    },
-    async text(call: UpstreamCall): Promise<string> {
-      counter.take(call.endpoint);
-      return upstream.text(call);
-    },
-    async stream(call: UpstreamCall): Promise<UpstreamStream> {
-      counter.take(call.endpoint);
-      return upstream.stream(call);
-    },
-  };
 }

@@ -1,11 +1,34 @@
 /**
- * The gateway's Prometheus metrics, one registry per gateway instance (tests run several in one process).
- * Labels are endpoint labels, methods, statuses and classes: never tokens, user names or task ids.
+ * The gateway's Prometheus metrics, one registry per gateway instance (tests run several in one process), plus
+ * prom-client's process and Node.js runtime metrics (CPU, memory, event-loop delay, GC, handles), which describe the
+ * process and are collected once per process. Labels are route templates, endpoint labels, services, methods,
+ * statuses and classes: never tokens, user names, task ids or client-chosen operation names.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+let runtimeRegistry: Registry | undefined;
+
+/** The process' own metrics, registered once however many gateways the process runs. */
+function runtimeMetrics(): Registry {
+  if (!runtimeRegistry) {
+    runtimeRegistry = new Registry();
+    collectDefaultMetrics({ register: runtimeRegistry });
+  }
+  return runtimeRegistry;
+}
 
 export class GatewayMetrics {
   readonly registry = new Registry();
+
+  constructor() {
+    runtimeMetrics();
+  }
+
+  /** What /metrics answers: the gateway's series, then the process'. */
+  async exposition(): Promise<{ contentType: string; text: string }> {
+    const [own, runtime] = await Promise.all([this.registry.metrics(), runtimeMetrics().metrics()]);
+    return { contentType: this.registry.contentType, text: `${own}\n${runtime}` };
+  }
 
   readonly graphqlOperations = new Counter({
     name: 'gateway_graphql_operations_total',
@@ -21,10 +44,26 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly httpRequestDuration = new Histogram({
+    name: 'gateway_http_request_duration_seconds',
+    help: 'Time from a request to the end of its answer, by route template, method and status class',
+    labelNames: ['route', 'method', 'status_class'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly graphqlOperationDuration = new Histogram({
+    name: 'gateway_graphql_operation_duration_seconds',
+    help: 'Execution time of GraphQL operations (a subscription: until its stream is set up), by type and outcome',
+    labelNames: ['operation', 'outcome'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
   readonly upstreamDuration = new Histogram({
     name: 'gateway_upstream_request_duration_seconds',
-    help: 'Latency of requests sent to EPMware',
-    labelNames: ['endpoint', 'method'] as const,
+    help: 'Latency of requests sent to EPMware, by EPMware service, endpoint and method',
+    labelNames: ['service', 'endpoint', 'method'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });

@@ -1,5 +1,5 @@
 /**
- * Counts GraphQL operations by type and outcome on the gateway's own registry. A small envelop plugin rather than
+ * Counts and times GraphQL operations by type and outcome on the gateway's own registry. A small envelop plugin rather than
  * @graphql-yoga/plugin-prometheus: that plugin is not a dependency, registers on prom-client's global registry by
  * default (tests run several gateways in one process), and labels by operation name, which clients choose freely
  * (unbounded label values). Outcomes: ok, partial (data and errors), error, rejected (did not parse or validate).
@@ -21,6 +21,8 @@ export function outcomeOf(result: ExecutionResult | AsyncIterable<unknown>): Out
 export function operationMetricsPlugin(metrics: GatewayMetrics): Plugin<Context> {
   const count = (operation: string, outcome: Outcome) =>
     metrics.graphqlOperations.inc({ operation, outcome });
+  const time = (operation: string, outcome: Outcome, started: number) =>
+    metrics.graphqlOperationDuration.observe({ operation, outcome }, (performance.now() - started) / 1000);
   return {
     onParse() {
       return ({ result }) => {
@@ -34,12 +36,24 @@ export function operationMetricsPlugin(metrics: GatewayMetrics): Plugin<Context>
     },
     onExecute({ args }) {
       const kind = operationKind(args.document, args.operationName);
-      return { onExecuteDone: ({ result }) => count(kind, outcomeOf(result)) };
+      const started = performance.now();
+      return {
+        onExecuteDone: ({ result }) => {
+          const outcome = outcomeOf(result);
+          count(kind, outcome);
+          time(kind, outcome, started);
+        },
+      };
     },
     onSubscribe() {
+      const started = performance.now();
       return {
         // Counted when the subscription is established (or refused); its events are task updates, not operations.
-        onSubscribeResult: ({ result }) => count('subscription', outcomeOf(result)),
+        onSubscribeResult: ({ result }) => {
+          const outcome = outcomeOf(result);
+          count('subscription', outcome);
+          time('subscription', outcome, started);
+        },
       };
     },
   };

@@ -13,7 +13,15 @@
  * bounded parse cache keeps the document; the decision is memoized the same way.
  */
 import { useGraphQlJit } from '@envelop/graphql-jit';
-import { BREAK, type DocumentNode, type GraphQLSchema, getOperationAST, type TypeNode, visit } from 'graphql';
+import {
+  BREAK,
+  type DocumentNode,
+  type GraphQLSchema,
+  getOperationAST,
+  isInputObjectType,
+  type TypeNode,
+  visit,
+} from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Context } from '../context.ts';
 
@@ -41,10 +49,8 @@ export function queryJitPlugin(): Plugin<Context> {
         operation?.operation === 'query' &&
         !usesIncrementalDelivery(document) &&
         (operation.variableDefinitions ?? []).every((variable) => {
-          // Duck-typed, not isInputObjectType: under tsx and vitest two copies of graphql may meet here, and its
-          // instanceof checks throw across copies. Only input objects have fields.
           const type = schema.getType(namedType(variable.type));
-          return type !== undefined && !('getFields' in type);
+          return type !== undefined && !isInputObjectType(type);
         });
       byName.set(key, decision);
     }

@@ -30,16 +30,19 @@ export function logHttpExchange(
   req: IncomingMessage,
   res: ServerResponse,
   requestId: string,
+  observe?: (status: number, seconds: number) => void,
 ): void {
   const started = performance.now();
   const path = (req.url ?? '/').split('?')[0] ?? '/';
   res.once('close', () => {
+    const elapsed = performance.now() - started;
+    observe?.(res.statusCode, elapsed / 1000);
     const line = {
       requestId,
       method: req.method,
       path,
       status: res.statusCode,
-      durationMs: Math.round(performance.now() - started),
+      durationMs: Math.round(elapsed),
       ...(res.writableFinished ? {} : { aborted: true }),
     };
     if (res.statusCode >= 500) logger.warn(line, 'request failed');

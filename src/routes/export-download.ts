@@ -11,10 +11,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import type { Services } from '../context.ts';
+import { createContext, type RequestInfo, type Services } from '../context.ts';
 import { type ErrorCode, findGatewayError, GatewayError, UpstreamError, unauthenticated } from '../errors.ts';
-import { type Credential, resolveCredential } from '../upstream/credential.ts';
-import { Epmware } from '../upstream/epmware.ts';
+import type { Epmware } from '../upstream/epmware.ts';
 import { sendJson } from './respond.ts';
 
 export const EXPORT_FILE_ROUTE = /^\/exports\/([^/]+)\/file$/;
@@ -44,6 +43,8 @@ export async function handleExportDownload(
   req: IncomingMessage,
   res: ServerResponse,
   services: Services,
+  requestId: string,
+  info: RequestInfo,
 ): Promise<void> {
   const { config } = services;
   allowCors(req, res, config.corsOrigins);
@@ -67,18 +68,13 @@ export async function handleExportDownload(
     });
     return;
   }
-  let credential: Credential | null;
+  let epmware: Epmware;
   try {
-    credential = resolveCredential(req.headers.authorization, config.epmwareToken);
+    epmware = createContext(services, info, requestId).epmware();
   } catch (error) {
     sendUnauthenticated(res, error instanceof GatewayError ? error : unauthenticated());
     return;
   }
-  if (!credential) {
-    sendUnauthenticated(res, unauthenticated());
-    return;
-  }
-  const epmware = new Epmware(services.upstream, credential);
 
   // The client going away stops the upstream download too, whether it is still starting or mid-file.
   const abort = new AbortController();

@@ -7,7 +7,8 @@
  *   which endpoint answers unauthenticated. The body also names Redis (REDIS_URL): `up`, `down` or
  *   `not configured`. Redis being down does not make the instance unready: it keeps serving with in-process state
  *   and its share of the budget (see src/redis/).
- * - /metrics: Prometheus text from the gateway's own registry (gateway_redis_up among them).
+ * - /metrics: Prometheus text from the gateway's own registry (gateway_redis_up among them) and the process'
+ *   runtime metrics.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
@@ -80,10 +81,9 @@ export async function handleOperations(
     return true;
   }
   if (path === '/metrics') {
-    const { registry } = services.metrics;
-    const body = await registry.metrics();
-    res.writeHead(200, { 'content-type': registry.contentType });
-    res.end(body);
+    const { contentType, text } = await services.metrics.exposition();
+    res.writeHead(200, { 'content-type': contentType });
+    res.end(text);
     return true;
   }
   return false;

@@ -28,7 +28,7 @@ builder.mutationField('uploadErpFile', (t) =>
       const name = requiredText(args.name, 'name');
       const delimiter = singleCharacter(args.delimiter, 'delimiter');
       const enclosing = optionalCharacter(args.enclosingChar, 'enclosingChar');
-      const maxBytes = ctx.services.config.maxUploadBytes;
+      const maxBytes = ctx.config.maxUploadBytes;
       const upload = args.file;
       if (upload.minBytes > maxBytes) throw uploadTooLarge(maxBytes);
       const epmware = ctx.epmware();

@@ -22,7 +22,7 @@ builder.subscriptionField('taskUpdates', (t) =>
       if (taskId === '') throw new InputError('taskId must not be empty');
       // Checked before a watch is kept for it (a key, with Redis a lease), not only at its first poll.
       idOrName(taskId, 'taskId');
-      return ctx.services.taskWatcher.watch(ctx.credential, taskId);
+      return ctx.taskWatcher.watch(ctx.credential, taskId);
     },
     // The error that ends a watch arrives as the stream's last event and is thrown here, so it reaches the
     // client as a GraphQL error with its code (through Yoga's masking) instead of tearing the transport down.

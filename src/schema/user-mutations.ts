@@ -6,14 +6,15 @@
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 import { GatewayError, UpstreamError } from '../errors.ts';
-import { SECURITY_READS } from '../upstream/epmware.ts';
 import type { EpmUser, SsoUserFields } from '../upstream/types.ts';
 import { email, nameList, optionalText, requiredText } from '../validation.ts';
 import { findUser, User } from './user.ts';
 
-/** After a write: nothing this credential read about users and groups may be served again. */
+/**
+ * After a write: nothing this request read about users and groups may be served again. (The upstream client has
+ * already dropped the credential's cached /security/ reads: every write does, once, before it answers.)
+ */
 export function forgetSecurityReads(ctx: Context): void {
-  if (ctx.credential) ctx.services.upstream.invalidate(ctx.credential, SECURITY_READS);
   ctx.directory.forget();
 }
 

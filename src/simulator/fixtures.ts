@@ -2,13 +2,20 @@
 // without first waiting for one. All belong to the primary tenant.
 import { PRIMARY_CATALOG } from './catalog.ts';
 import type { SimulatorFixtures } from './contract.ts';
-import { markRunning } from './runs.ts';
-import type { Simulation, TaskInit } from './simulation.ts';
-import type { Task } from './tasks.ts';
+import type { Task, TaskInit } from './tasks.ts';
+import type { Tenant } from './tenant.ts';
 
 const MINUTE = 60_000;
 
-export function createFixtures(sim: Simulation): SimulatorFixtures {
+/** What the fixtures need of the simulation (simulation.ts creates them). */
+export interface FixtureHost {
+  readonly primary: Tenant;
+  readonly config: { taskDurationMs: number; exportFileBytes: number; exportFileTtlMs: number };
+  now(): number;
+  submitTask(tenant: Tenant, init: TaskInit): Task;
+}
+
+export function createFixtures(sim: FixtureHost): SimulatorFixtures {
   const tenant = sim.primary;
   const now = sim.now();
   const duration = sim.config.taskDurationMs;
@@ -42,7 +49,7 @@ export function createFixtures(sim: Simulation): SimulatorFixtures {
   };
   const submit = (init: TaskInit): Task => {
     const task = sim.submitTask(tenant, init);
-    markRunning(tenant, task);
+    tenant.markRunning(task);
     return task;
   };
 

@@ -64,8 +64,6 @@ const ROUTES: Route[] = [
   route('GET', 'security/groups/users', 'security', groupUsers),
 ];
 
-export const ROUTE_COUNT = ROUTES.length;
-
 export type RouteMatch =
   | { kind: 'found'; route: Route; params: Record<string, string> }
   | { kind: 'notFound' }

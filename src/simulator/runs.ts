@@ -2,9 +2,8 @@
 import type { Failure } from './catalog.ts';
 import type { RequestContext } from './http.ts';
 import { badRequest, conflict, jsonObject, notFound, requireQuery, sendJson } from './http.ts';
-import type { Task, TaskKind } from './tasks.ts';
+import type { TaskKind } from './tasks.ts';
 import { isFinished, timeoutStep } from './tasks.ts';
-import type { Tenant } from './tenant.ts';
 import type {
   UpstreamDeploymentExecutionDetails,
   UpstreamExportExecutionDetails,
@@ -31,19 +30,11 @@ function parseRunRequest(ctx: RequestContext): RunRequest {
   return { name, timeoutMin: timeout ?? DEFAULT_TIMEOUT_MIN };
 }
 
-function runKey(kind: TaskKind, name: string): string {
-  return `${kind}:${name.toLowerCase()}`;
-}
-
 /** 409 while the previous run of this configuration is unfinished. */
 export function assertNotRunning(ctx: RequestContext, kind: TaskKind, name: string, what: string): void {
-  const taskId = ctx.tenant.activeRuns.get(runKey(kind, name));
+  const taskId = ctx.tenant.activeRun(kind, name);
   const task = taskId === undefined ? undefined : ctx.tenant.tasks.get(taskId);
   if (task && !isFinished(task, ctx.sim.now())) throw conflict(`${what} '${name}' is already in progress`);
-}
-
-export function markRunning(tenant: Tenant, task: Task): void {
-  tenant.activeRuns.set(runKey(task.kind, task.subject), task.taskId);
 }
 
 /** The configuration's own failure or a timeout, whichever happens first. */
@@ -78,7 +69,7 @@ export function runDeployment(ctx: RequestContext): void {
     failure: runFailure('Deployment', config.name, config.failure, timeoutMin, config.typicalMinutes),
   });
   config.history.unshift({ kind: 'task', id: ctx.tenant.newExecutionId(), taskId: task.taskId });
-  markRunning(ctx.tenant, task);
+  ctx.tenant.markRunning(task);
   const answer: UpstreamTaskSubmitted = { status: 'S', taskId: task.taskId };
   sendJson(ctx, 200, answer);
 }
@@ -94,7 +85,7 @@ export function runErpImport(ctx: RequestContext): void {
     description: `ERP Import '${config.name}' (timeout_min ${timeoutMin})`,
     failure: runFailure('ERP Import', config.name, config.failure, timeoutMin, config.typicalMinutes),
   });
-  markRunning(ctx.tenant, task);
+  ctx.tenant.markRunning(task);
   const answer: UpstreamTaskSubmitted = { status: 'S', taskId: task.taskId };
   sendJson(ctx, 200, answer);
 }
@@ -125,7 +116,7 @@ export function runExport(ctx: RequestContext): void {
     file: { fileName: `${config.name}_export.csv`, bytes: ctx.sim.config.exportFileBytes, expired: false },
   });
   config.history.unshift({ kind: 'task', id: ctx.tenant.newExecutionId(), taskId: task.taskId });
-  markRunning(ctx.tenant, task);
+  ctx.tenant.markRunning(task);
   const answer: UpstreamTaskSubmitted = {
     status: 'S',
     taskId: task.taskId,

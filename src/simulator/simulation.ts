@@ -14,7 +14,10 @@ import { Lifecycle } from './lifecycle.ts';
 import { PRIMARY_GROUPS, PRIMARY_NAMES, SECONDARY_GROUPS, SECONDARY_NAMES } from './names.ts';
 import { RateLimiter, resolveLimits } from './rate-limit.ts';
 import { RequestLog } from './request-log.ts';
-import type { ExportFile, Task, TaskKind } from './tasks.ts';
+import type { Task, TaskInit } from './tasks.ts';
+
+export type { TaskInit } from './tasks.ts';
+
 import { newTask } from './tasks.ts';
 import { Tenant } from './tenant.ts';
 
@@ -32,16 +35,6 @@ export interface SimulationConfig {
   maxUploadBytes: number;
   exportFileBytes: number;
   exportFileTtlMs: number;
-}
-
-export interface TaskInit {
-  kind: TaskKind;
-  subject: string;
-  description: string;
-  failure: { step: number; message: string } | null;
-  durationMs?: number;
-  submittedAt?: number;
-  file?: ExportFile | null;
 }
 
 export class Simulation {

@@ -70,6 +70,17 @@ export interface ExportFile {
   expired: boolean;
 }
 
+/** What a new task is: its kind and subject, how it fails (if it does), and when it was submitted. */
+export interface TaskInit {
+  kind: TaskKind;
+  subject: string;
+  description: string;
+  failure: { step: number; message: string } | null;
+  durationMs?: number;
+  submittedAt?: number;
+  file?: ExportFile | null;
+}
+
 export interface Task {
   taskId: string;
   kind: TaskKind;

@@ -3,7 +3,7 @@
 import type { Catalog, DeploymentConfig, ErpConfig, ExportConfig, HistoryEntry } from './catalog.ts';
 import type { TenantView } from './contract.ts';
 import type { SecuritySeed, UserRecord } from './data.ts';
-import type { Task } from './tasks.ts';
+import type { Task, TaskKind } from './tasks.ts';
 import { deploymentExecutionOf, exportExecutionOf, taskStatusJson } from './tasks.ts';
 import type {
   UpstreamDeploymentExecution,
@@ -95,6 +95,15 @@ export class Tenant {
     return [...groups].map((g) => this.groups.get(g)?.name ?? g);
   }
 
+  /** The run of this configuration that is going on now (until it finishes), for EPMware's 409. */
+  activeRun(kind: TaskKind, name: string): string | undefined {
+    return this.activeRuns.get(runKey(kind, name));
+  }
+
+  markRunning(task: Task): void {
+    this.activeRuns.set(runKey(task.kind, task.subject), task.taskId);
+  }
+
   newExecutionId(): string {
     return String(this.nextExecutionId++);
   }
@@ -143,4 +152,8 @@ export class Tenant {
       },
     };
   }
+}
+
+function runKey(kind: TaskKind, name: string): string {
+  return `${kind}:${name.toLowerCase()}`;
 }

@@ -33,14 +33,6 @@ export interface UpstreamGroupUsers {
   users: string[];
 }
 
-export interface UpstreamCreateUserRequest {
-  userName: string;
-  firstName: string;
-  lastName?: string;
-  email: string;
-  description?: string;
-}
-
 export interface UpstreamCreatedUser {
   id: string;
   userName: string;
@@ -48,22 +40,10 @@ export interface UpstreamCreatedUser {
   enable: YesNo;
 }
 
-export interface UpstreamUpdateUserRequest {
-  firstName?: string;
-  lastName?: string;
-  email?: string;
-  description?: string;
-}
-
 export interface UpstreamUpdatedUser {
   id: string;
   userName: string;
   updateDate: string;
-}
-
-export interface UpstreamGroupAssignmentRequest {
-  userName: string;
-  groupNames: string[];
 }
 
 export interface UpstreamValueMessage {
@@ -86,13 +66,6 @@ export interface UpstreamTaskSubmitted {
   taskId: string;
   message?: string;
 }
-
-export interface UpstreamRunRequest {
-  name: string;
-  timeout_min?: number;
-}
-
-export type UpstreamExportRunRequest = { name: string } | { book_name: string };
 
 export interface UpstreamDeploymentExecution {
   id: string;

@@ -180,7 +180,7 @@ export class TaskWatcher {
     return new TaskPoller({
       // 'background': when the credential's budget is short, interactive queries go first. The signal withdraws
       // a poll still waiting for its slot (or on the wire) when the poller stops.
-      fetchStatus: (signal) => epmware.taskStatus(taskId, 'background', signal),
+      fetchStatus: (signal) => epmware.pollTaskStatus(taskId, signal),
       intervalMs,
       maxBackoffMs,
       failureBudgetMs,

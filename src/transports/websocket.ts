@@ -3,26 +3,28 @@
  * Every operation goes through Yoga's envelop (`yoga.getEnveloped`), so parsing limits, validation rules, plugins
  * and error masking are the ones HTTP requests get; only the way the token arrives differs (connection_init).
  */
+
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import { type ExecutionArgs, GraphQLError, type GraphQLFormattedError, getOperationAST } from 'graphql';
 import type { Context as ConnectionContext, SubscribePayload } from 'graphql-ws';
 import { type Extra, useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
-import { type Context, createContext, type Services } from '../context.ts';
+import type { Context, GraphQLServerContext, Services } from '../context.ts';
 import { findGatewayError, GatewayError, toGraphQLError } from '../errors.ts';
-import { HostRule, NOT_ALLOWED_HOST_MESSAGE } from '../host-rule.ts';
+import { publicOrigin } from '../http/forwarded.ts';
+import { HostRule, NOT_ALLOWED_HOST_MESSAGE } from '../http/host-rule.ts';
+import { headerReader, ownOrigin, requestInfoOf } from '../http/request-info.ts';
 import { type OperationSpan, startWebSocketOperationSpan } from '../observability/tracing.ts';
-import { publicOrigin } from '../public-origin.ts';
 import { parseAuthorization } from '../upstream/credential.ts';
 
 export interface WebSocketTransport {
   close(): Promise<void>;
 }
 
-type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
+type Yoga = YogaServerInstance<GraphQLServerContext, Context>;
 type Enveloped = ReturnType<Yoga['getEnveloped']>;
 /** An operation that passed onSubscribe: its envelop, and its span when tracing is on. */
 type Prepared = { enveloped: Enveloped; span: OperationSpan | undefined };
@@ -31,8 +33,6 @@ type SocketState = { authorization: string | null };
 type Connection = ConnectionContext<Record<string, unknown>, Extra & Partial<SocketState>>;
 
 const GRAPHQL_PATH = '/graphql';
-/** Where a WebSocket operation's Context travels to the gateway's Yoga `context` function. */
-const GATEWAY_CONTEXT = Symbol('gateway.webSocketContext');
 /** A subscribe message is a document and its variables: far below ws' 100 MiB default. */
 const MAX_MESSAGE_BYTES = 1024 * 1024;
 /**
@@ -42,11 +42,6 @@ const MAX_MESSAGE_BYTES = 1024 * 1024;
 export const MAX_OPERATIONS_PER_SOCKET = 100;
 /** How long close() waits for clients to see `complete` and then the close frame. */
 const SHUTDOWN_GRACE_MS = 1_000;
-
-/** The Context a WebSocket operation carries into Yoga's `context` function (undefined for HTTP requests). */
-export function webSocketContext(initial: object): Context | undefined {
-  return (initial as { [GATEWAY_CONTEXT]?: Context })[GATEWAY_CONTEXT];
-}
 
 export function attachWebSocket(server: Server, yoga: Yoga, services: Services): WebSocketTransport {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
@@ -117,16 +112,19 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
       return [tooManyOperations()];
     }
     try {
-      const context = createContext(services, {
-        authorization: ctx.extra.authorization,
-        origin: originOf(ctx.extra.request, services.config.trustProxy),
-      });
       // No connectionParams here: they hold the token, and plugins may log the initial context.
+      // The same context factory as HTTP (Yoga's `context`), from the upgrade request and connection_init's token.
+      const requestInfo = requestInfoOf(
+        ctx.extra.request,
+        services.config.trustProxy,
+        ctx.extra.authorization,
+      );
       const enveloped = yoga.getEnveloped({
         req: ctx.extra.request,
         socket: ctx.extra.socket,
         params: payload,
-        [GATEWAY_CONTEXT]: context,
+        requestId: randomUUID(),
+        requestInfo,
       });
       let document: ReturnType<Enveloped['parse']>;
       try {
@@ -238,17 +236,9 @@ function originAllowed(
   }
 }
 
-/** As HTTP requests get it (gateway.ts): the proxy's Forwarded / X-Forwarded-* headers count only with TRUST_PROXY. */
+/** As HTTP requests get it: the proxy's Forwarded / X-Forwarded-* headers count only with TRUST_PROXY. */
 function originOf(request: IncomingMessage, trustProxy: boolean): string {
-  const secure = (request.socket as TLSSocket).encrypted === true;
-  const own = `${secure ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`;
-  const headers = {
-    get(name: string): string | null {
-      const value = request.headers[name];
-      return Array.isArray(value) ? value.join(', ') : (value ?? null);
-    },
-  };
-  return publicOrigin(own, headers, trustProxy);
+  return publicOrigin(ownOrigin(request), headerReader(request), trustProxy);
 }
 
 function pathOf(request: IncomingMessage): string {

@@ -16,9 +16,11 @@
  * one token asking for one thing are about that token or that thing (its size, its content, a proxy rule that
  * drops it). Without the rule one client could open a circuit for every tenant by repeating one request that
  * EPMware's front door resets. A deployment with a single credential (EPMWARE_TOKEN only) still opens on an
- * outage: its failures span several paths (users, groups, tasks by id). While open, calls to that service fail fast for `cooldownMs` (default 10 s);
- * then exactly one probe goes through (half-open): an answer closes the circuit, an outage opens it again, and a
- * probe that ends without a verdict frees the slot for the next caller.
+ * outage: its failures span several paths (users, groups, tasks by id).
+ *
+ * While open, calls to that service fail fast for `cooldownMs` (default 10 s); then exactly one probe goes through
+ * (half-open): an answer closes the circuit, an outage opens it again, and a probe that ends without a verdict
+ * frees the slot for the next caller.
  *
  * Modelled on undici's circuit-breaker interceptor proposal (nodejs/undici#4700: threshold 5, one half-open
  * request, status and error-code lists), with three deliberate differences: keyed by EPMware service rather than
@@ -27,7 +29,18 @@
  * Hand-written because undici 7 ships no breaker interceptor, and one below this client could not tell a retry
  * from a new call, nor the gateway's own deadline from EPMware's silence.
  */
+import { UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
+import {
+  answerOutcome,
+  type EvidenceSource,
+  evidenceSource,
+  type Outcome,
+  transportOutcome,
+} from './failures.ts';
+import type { Attempt, AttemptStage, Call } from './pipeline.ts';
+
+export type { EvidenceSource, Outcome } from './failures.ts';
 
 export const SERVICES = ['task', 'erp', 'deployment', 'export', 'security'] as const;
 export type Service = (typeof SERVICES)[number];
@@ -43,25 +56,12 @@ export interface BreakerOptions {
   cooldownMs?: number;
 }
 
-/** Who asked for what, for one attempt: the outage evidence of one credential asking for one path is not enough. */
-export interface EvidenceSource {
-  /** The credential's fingerprint (never the token). */
-  credential: string;
-  /** The path asked for, below /service/api (ids included; the query only filters it). */
-  path: string;
-  /** Its request line and headers were large enough for a front door to refuse it: its failure is no evidence. */
-  oversized: boolean;
-}
-
 /** Permission for one attempt; `probe` is the one request let through a half-open circuit. */
 export interface Admission {
   service: Service;
   probe: boolean;
   source: EvidenceSource;
 }
-
-/** What one attempt says about the service: it answered, it is down, or nothing (see the module comment). */
-export type Outcome = 'answered' | 'outage' | 'no-verdict';
 
 /** The window is kept as per-second buckets of counts: memory is fixed whatever the traffic. */
 const BUCKET_MS = 1_000;
@@ -262,4 +262,69 @@ export function serviceOf(path: string): Service {
   const service = SERVICES.find((name) => name === first);
   if (!service) throw new Error(`No EPMware service for path ${path}`);
   return service;
+}
+
+/**
+ * The first of the breaker's two stages, before the budget wait: a call to a service whose circuit is open fails
+ * fast, so it never queues for (or spends) a slot.
+ */
+export function refusedWhileOpen(breakers: CircuitBreakers): AttemptStage {
+  return (next) => (attempt) => {
+    const service = serviceOf(attempt.call.path);
+    if (breakers.refusesNow(service))
+      return Promise.reject(circuitOpenError(breakers, attempt.call, service));
+    return next(attempt);
+  };
+}
+
+/**
+ * The second, once the attempt has its slot: admitted (checked again: the circuit may have opened while it waited;
+ * while half-open, only as the one probe), and its outcome told to the circuit. Only a call's first attempt with a
+ * verdict counts, so evidence comes from distinct calls, never from one call's retries. A timeout counts only
+ * after a fair wait: `evidenceMs`, half of UPSTREAM_TIMEOUT_MS. A request big enough for a front door to refuse
+ * (failures.ts `evidenceSource`) is never evidence, and one credential asking for one path is not enough.
+ */
+export function judgedByBreaker(
+  breakers: CircuitBreakers,
+  evidenceMs: number,
+  /** What comes before a call's path on the wire (EPMWARE_URL's path and /service/api), to weigh its size. */
+  pathPrefix: string,
+): AttemptStage {
+  return (next) => async (attempt) => {
+    const service = serviceOf(attempt.call.path);
+    const admission = breakers.admit(service, evidenceSource(attempt.call, pathPrefix));
+    if (!admission) throw circuitOpenError(breakers, attempt.call, service);
+    try {
+      const response = await next(attempt);
+      report(admission, answerOutcome(response.statusCode));
+      return response;
+    } catch (error) {
+      report(admission, outcomeOf(error, attempt, evidenceMs));
+      throw error;
+    }
+
+    function report(admission: Admission, outcome: Outcome): void {
+      breakers.report(admission, outcome, !attempt.verdictGiven);
+      if (outcome !== 'no-verdict') attempt.verdictGiven = true;
+    }
+  };
+}
+
+function outcomeOf(error: unknown, attempt: Attempt, evidenceMs: number): Outcome {
+  const { deadline } = attempt;
+  if (deadline.callerAborted) return 'no-verdict';
+  return transportOutcome(error, {
+    waitedMs: Date.now() - Math.max(attempt.sentAt, deadline.progressAt),
+    evidenceMs,
+    bodyPending: attempt.bodyPending,
+  });
+}
+
+function circuitOpenError(breakers: CircuitBreakers, call: Call, service: Service): UpstreamError {
+  return new UpstreamError(
+    'UPSTREAM_UNAVAILABLE',
+    `EPMware's ${service} service is unavailable (it failed repeatedly); calls to it are paused ` +
+      `(next try in ${breakers.secondsUntilProbe(service)} s)`,
+    { endpoint: call.endpoint },
+  );
 }

@@ -10,16 +10,15 @@
  * any window, however EPMware aligns its own. A slot is dated by the answer, not the send: EPMware counted the
  * request somewhere in between, so reusing the slot 60 s after the answer is safe whatever the latency.
  *
- * Hand-written: undici has no rate limiter, and the budget must key on the credential and know priorities and
- * deadlines, which a dispatcher-level interceptor does not see.
+ * Hand-written: undici has no rate limiter, and a request's budget wait must come before the request exists (it
+ * counts against the call's deadline, and a call refused here never reaches undici); the stage that spends it is
+ * in budgeted.ts.
  */
 import { GatewayError } from '../errors.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { EndpointClass, Priority } from './pipeline.ts';
 
-/** EPMware's documented rate-limit classes (100/min standard, 10/min uploads, 5/min bulk). */
-export type EndpointClass = 'standard' | 'upload' | 'bulk';
-/** Interactive requests are served before background task polls when the budget is short. */
-export type Priority = 'interactive' | 'background';
+export type { EndpointClass, Priority } from './pipeline.ts';
 
 export const DOCUMENTED_LIMITS: Readonly<Record<EndpointClass, number>> = {
   standard: 100,

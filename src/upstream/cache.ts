@@ -1,14 +1,21 @@
 /**
  * The per-credential GET cache: an upstream answer is reused for the same credential for CACHE_TTL_MS, so a
  * dashboard's burst of identical reads costs one request of its budget. The key always starts with the
- * credential's fingerprint, so nothing fetched with one token is served to another. Hand-written because
- * undici's cache interceptor keys by URL (and follows HTTP caching headers EPMware does not send).
+ * credential's fingerprint, so nothing fetched with one token is served to another. Entries live in lru-cache
+ * (bounded, least recently used first out, TTL per entry); undici's own cache interceptor does not fit: it keys by
+ * URL and follows HTTP caching headers, which EPMware does not send, and could not hand back the same answer object
+ * on every hit.
+ *
+ * Two stages of the pipeline live here: `cached` answers reads from the cache, `invalidatedByWrites` drops a
+ * credential's reads of a module after any write to it (once, awaited: with Redis every instance has dropped them
+ * before the mutation answers).
  */
+import { LRUCache } from 'lru-cache';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import { type BufferedAnswer, type CallStage, isRead } from './pipeline.ts';
 
-export interface CachedAnswer {
-  status: number;
-  text: string;
-}
+/** A cached answer: the same object on every hit while the entry lives (callers memoize on it). */
+export type CachedAnswer = BufferedAnswer;
 
 export interface ReadScope {
   fingerprint: string;
@@ -18,7 +25,6 @@ export interface ReadScope {
 
 interface Entry extends ReadScope {
   answer: CachedAnswer;
-  expiresAt: number;
 }
 
 /** One identical read: credential, method, path and the query with its keys sorted. */
@@ -71,16 +77,17 @@ export const DEFAULT_CACHE_MAX_ENTRIES = 500;
 const noStore = (): void => {};
 
 export class ResponseCache implements AnswerCache {
-  /** Map order is insertion order: re-inserting on a hit keeps the least recently used first. */
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries: LRUCache<string, Entry>;
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(
     readonly ttlMs: number,
     readonly maxEntries = DEFAULT_CACHE_MAX_ENTRIES,
   ) {
-    // Expired entries are dropped on lookup and by LRU; the timer also frees those never looked up again.
-    this.#sweeper = setInterval(() => this.#sweep(), Math.max(ttlMs, 1_000));
+    this.#entries = new LRUCache<string, Entry>({ max: maxEntries, ttl: ttlMs });
+    // Expired entries are dropped on lookup and by LRU; the timer also frees those never looked up again (one pass
+    // per TTL rather than lru-cache's timer per entry).
+    this.#sweeper = setInterval(() => this.#entries.purgeStale(), Math.max(ttlMs, 1_000));
     this.#sweeper.unref();
   }
 
@@ -96,30 +103,22 @@ export class ResponseCache implements AnswerCache {
   }
 
   get(key: string): CachedAnswer | undefined {
-    const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    this.#entries.delete(key);
-    if (entry.expiresAt <= Date.now()) return undefined;
-    this.#entries.set(key, entry);
-    return entry.answer;
+    return this.#entries.get(key)?.answer;
   }
 
   /** `ttlMs` shortens the entry's life below the cache's (an answer that already aged in Redis). */
   set(key: string, scope: ReadScope, answer: CachedAnswer, ttlMs = this.ttlMs): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, { ...scope, answer, expiresAt: Date.now() + Math.min(ttlMs, this.ttlMs) });
-    for (const oldest of this.#entries.keys()) {
-      if (this.#entries.size <= this.maxEntries) break;
-      this.#entries.delete(oldest);
-    }
+    this.#entries.set(key, { ...scope, answer }, { ttl: Math.min(ttlMs, this.ttlMs) });
   }
 
   invalidate(fingerprint: string, pathPrefixes: readonly string[]): void {
-    for (const [key, entry] of this.#entries) {
+    const dropped: string[] = [];
+    for (const [key, entry] of this.#entries.entries()) {
       if (entry.fingerprint === fingerprint && pathPrefixes.some((prefix) => entry.path.startsWith(prefix))) {
-        this.#entries.delete(key);
+        dropped.push(key);
       }
     }
+    for (const key of dropped) this.#entries.delete(key);
   }
 
   /** Drops everything (the shared cache does when Redis comes and goes: versions seen before may be stale). */
@@ -131,9 +130,54 @@ export class ResponseCache implements AnswerCache {
     clearInterval(this.#sweeper);
     this.#entries.clear();
   }
+}
 
-  #sweep(): void {
-    const now = Date.now();
-    for (const [key, entry] of this.#entries) if (entry.expiresAt <= now) this.#entries.delete(key);
-  }
+/**
+ * Reads answered from the cache. On a miss the call goes on with the key and a `store` for its answer, which the
+ * coalescing stage below calls unless a write made the answer stale while it was in flight.
+ */
+export function cached(cache: AnswerCache, metrics: GatewayMetrics): CallStage {
+  return (next) => (call) => {
+    if (!isRead(call) || call.streamed || call.ownRequest || !isCacheablePath(call.path)) return next(call);
+    const { fingerprint } = call.credential;
+    const key = readKey(fingerprint, call.method, call.path, call.query);
+    const found = cache.lookup(key, { fingerprint, path: call.path });
+    // Awaited only when it is a promise (Redis): the in-process lookup stays synchronous, so no read in flight can
+    // finish between a miss here and joining it below (which would send a second, identical request).
+    if (!(found instanceof Promise)) return answerOrGoOn(found);
+    return found.then(answerOrGoOn);
+
+    function answerOrGoOn(lookup: CacheLookup) {
+      if (lookup.answer) {
+        metrics.cacheLookups.inc({ endpoint: call.endpoint, result: 'hit' });
+        return Promise.resolve(lookup.answer);
+      }
+      return next({ ...call, readKey: key, store: lookup.store });
+    }
+  };
+}
+
+/**
+ * After a write (even a failed one: it may have been applied), that credential's cached and in-flight reads of the
+ * same module are dropped: a write under /security/ drops /security/*, a deployment run drops
+ * /deployment/get_execution_details.
+ */
+export function invalidatedByWrites(
+  invalidate: (fingerprint: string, prefixes: readonly string[]) => Promise<void>,
+): CallStage {
+  return (next) => (call) => {
+    if (isRead(call)) return next(call);
+    const written = next(call);
+    const drop = () => invalidate(call.credential.fingerprint, [modulePrefix(call.path)]);
+    return written.then(
+      async (answer) => {
+        await drop();
+        return answer;
+      },
+      async (error: unknown) => {
+        await drop();
+        throw error;
+      },
+    );
+  };
 }

@@ -2,9 +2,12 @@
  * Coalescing: identical GETs in flight for the same credential share one upstream request (and one budget slot).
  * Hand-written rather than undici's `interceptors.deduplicate`: that one does key on every request header, the
  * Authorization header included, so it would be safe across tokens, but it sits below this client, after the
- * budget: each joined request would already have spent a slot. Coalescing above the budget is what saves it.
+ * budget: each joined request would already have spent a slot. Coalescing above the budget is what saves it; and a
+ * write must be able to mark a read in flight stale, so that its answer is not cached.
  */
-import type { CachedAnswer, ReadScope } from './cache.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import { type CachedAnswer, type ReadScope, readKey } from './cache.ts';
+import { type CallStage, isBuffered, isRead } from './pipeline.ts';
 
 interface Flight extends ReadScope {
   result: Promise<CachedAnswer>;
@@ -75,4 +78,26 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/**
+ * The coalescing stage: a read joins the identical one in flight or starts it. The shared request runs without any
+ * one caller's abort signal (others may be waiting on it), bounded by its own deadline; each caller races its own
+ * signal. The starter stores the answer (the cache stage's `store`) unless a write made it stale meanwhile.
+ */
+export function coalesced(reads: InFlightReads, metrics: GatewayMetrics): CallStage {
+  return (next) => (call) => {
+    if (!isRead(call) || call.streamed || call.ownRequest) return next(call);
+    const { fingerprint } = call.credential;
+    const key = call.readKey ?? readKey(fingerprint, call.method, call.path, call.query);
+    const { store } = call;
+    const flight = reads.run(key, { fingerprint, path: call.path }, async (isStale) => {
+      const answer = await next({ ...call, signal: undefined, store: undefined });
+      if (!isBuffered(answer)) throw new Error('a coalesced read must be buffered');
+      if (store && !isStale()) store(answer);
+      return answer;
+    });
+    metrics.cacheLookups.inc({ endpoint: call.endpoint, result: flight.joined ? 'coalesced' : 'miss' });
+    return call.signal ? raceAbort(flight.result, call.signal) : flight.result;
+  };
 }

@@ -11,9 +11,12 @@ export class Credential {
   readonly #token: string;
   /** A short, stable, non-reversible name for this token: safe as a map key and in logs. */
   readonly fingerprint: string;
+  /** EPMWARE_TOKEN standing in for a client that sent none: shared by every such client (see budgeted.ts). */
+  readonly serviceToken: boolean;
 
-  constructor(token: string) {
+  constructor(token: string, serviceToken = false) {
     this.#token = token;
+    this.serviceToken = serviceToken;
     this.fingerprint = createHash('sha256').update(token).digest('hex').slice(0, 16);
   }
 
@@ -111,6 +114,6 @@ export function resolveCredential(
 ): Credential | null {
   const parsed = parseAuthorization(header);
   if (parsed.kind === 'malformed') throw new GatewayError('UNAUTHENTICATED', parsed.problem);
-  const token = parsed.kind === 'token' ? parsed.token : fallbackToken;
-  return token ? new Credential(token) : null;
+  if (parsed.kind === 'token') return new Credential(parsed.token);
+  return fallbackToken ? new Credential(fallbackToken, true) : null;
 }

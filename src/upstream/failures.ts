@@ -4,7 +4,6 @@
  */
 import type { Dispatcher } from 'undici';
 import { GatewayError, UpstreamError, upstreamErrorFromStatus } from '../errors.ts';
-import type { EvidenceSource, Outcome } from './breaker.ts';
 import { describeConnectError, describeConnectErrorForClients } from './connect-errors.ts';
 import { retryAfterMs } from './retry.ts';
 
@@ -44,16 +43,9 @@ export function transportError(
   origin: string,
 ): UpstreamError | GatewayError {
   if (error instanceof GatewayError) return error;
-  const code = (error as { code?: string; name?: string }).code;
-  const name = (error as { name?: string }).name;
   const forTheLog = (what: string) =>
     new Error(`EPMware at ${origin}, ${call.endpoint}: ${what}`, { cause: error });
-  if (
-    name === 'TimeoutError' ||
-    code === 'UND_ERR_HEADERS_TIMEOUT' ||
-    code === 'UND_ERR_BODY_TIMEOUT' ||
-    code === 'UND_ERR_CONNECT_TIMEOUT'
-  ) {
+  if (isTimeout(error)) {
     return new UpstreamError('UPSTREAM_TIMEOUT', `EPMware did not answer ${call.endpoint} in time`, {
       endpoint: call.endpoint,
       cause: forTheLog('no answer in time'),
@@ -70,6 +62,30 @@ export function transportError(
       ),
     },
   );
+}
+
+/** The deadline passed, or undici's header, body or connect timeout did: UPSTREAM_TIMEOUT, never retried. */
+export function isTimeout(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return (
+    (error as { name?: string }).name === 'TimeoutError' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT'
+  );
+}
+
+/** What one attempt says about the service: it answered, it is down, or nothing (see breaker.ts). */
+export type Outcome = 'answered' | 'outage' | 'no-verdict';
+
+/** Who asked for what, for one attempt: the outage evidence of one credential asking for one path is not enough. */
+export interface EvidenceSource {
+  /** The credential's fingerprint (never the token). */
+  credential: string;
+  /** The path asked for, below /service/api (ids included; the query only filters it). */
+  path: string;
+  /** Its request line and headers were large enough for a front door to refuse it: its failure is no evidence. */
+  oversized: boolean;
 }
 
 /**

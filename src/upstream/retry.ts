@@ -8,8 +8,14 @@
  * slot from the credential's budget (queueing behind interactive requests), pass the circuit breaker, and fit in
  * the one UPSTREAM_TIMEOUT_MS deadline that also covers the budget wait. undici's RetryHandler re-dispatches below
  * this client, where none of those is visible, and waits between attempts on a plain timer that the request's
- * abort signal does not cut short. This module is the policy; client.ts runs the loop.
+ * abort signal does not cut short. This module is the policy (`retryDelayMs`) and the stage that runs it
+ * (`retried`), above the breaker and the budget, so that every attempt passes both.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import { upstreamAttemptStarted } from '../observability/tracing.ts';
+import { isTimeout } from './failures.ts';
+import type { AttemptStage } from './pipeline.ts';
 
 export const RETRY_LIMITS = { maxRetries: 3, baseDelayMs: 200, maxDelayMs: 2_000 } as const;
 
@@ -58,4 +64,49 @@ export function retryAfterMs(headers: Record<string, string | string[] | undefin
   if (/^\d+$/.test(value)) return Number(value) * 1000;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/**
+ * Attempts until a 2xx answer, a failure that is not retried (returned or thrown as it came, for the exchange to
+ * map), or the deadline.
+ */
+export function retried(metrics: GatewayMetrics): AttemptStage {
+  return (next) => async (attempt) => {
+    const { call, deadline } = attempt;
+    for (;;) {
+      upstreamAttemptStarted(attempt.retries);
+      let failure: AttemptFailure;
+      let response: Awaited<ReturnType<typeof next>> | undefined;
+      try {
+        response = await next(attempt);
+        if (response.statusCode >= 200 && response.statusCode < 300) return response;
+        failure = {
+          kind: 'answer',
+          status: response.statusCode,
+          retryAfterMs: retryAfterMs(response.headers),
+        };
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        failure = { kind: 'transport', code, timedOut: isTimeout(error) };
+        const delay = retryDelayMs(call.method, attempt.retries, failure, deadline.remainingMs());
+        if (delay === null) throw error;
+        await pause(delay);
+        continue;
+      }
+      const delay = retryDelayMs(call.method, attempt.retries, failure, deadline.remainingMs());
+      if (delay === null) return response;
+      await response.body.dump();
+      await pause(delay);
+    }
+
+    async function pause(delay: number): Promise<void> {
+      metrics.upstreamRetries.inc({ endpoint: call.endpoint });
+      attempt.retries++;
+      try {
+        await sleep(delay, undefined, { signal: deadline.signal });
+      } catch (error) {
+        throw deadline.signal.reason ?? error;
+      }
+    }
+  };
 }

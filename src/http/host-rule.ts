@@ -13,12 +13,12 @@
  * would see neither the upgrade nor the routes outside Yoga. Hand-written: the rule hangs on EPMWARE_TOKEN and on
  * whether this request brings its own token, which no host-allowlist middleware knows about.
  *
- * The host is the `Host` header or, with TRUST_PROXY, the host the proxy forwarded (public-origin.ts, which also
+ * The host is the `Host` header or, with TRUST_PROXY, the host the proxy forwarded (forwarded.ts, which also
  * builds Task.downloadUrl from it: once this rule has passed a request, its host is one this gateway answers to).
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { publicOrigin } from './public-origin.ts';
+import { publicOrigin } from './forwarded.ts';
 
 /** What a request's host allows: everything, only requests with their own token, or nothing. */
 export type HostStanding = 'trusted' | 'own-token-only' | 'refused';
