@@ -143,6 +143,25 @@ describe('legitimate documents still run', () => {
   });
 });
 
+describe('lists sent as a lone value', () => {
+  it('nodes(ids: $ids) with one id sent alone counts like a list of one (GraphQL coerces it so)', async () => {
+    const small = await startStack({ env: { MAX_UPSTREAM_CALLS_PER_OPERATION: '1' } });
+    try {
+      const query = 'query ($ids: [ID!]!) { nodes(ids: $ids) { id ... on Task { state log } } }';
+      const [id] = taskIds(1);
+      // Its status and its log: 2 calls, over the limit of 1, refused before any.
+      const refused = await small.graphql(query, { ids: id });
+      expect(refused.status).toBe(400);
+      expect(refused.errors?.[0]?.message).toContain(
+        'could cause 2 upstream calls to EPMware; the limit is 1',
+      );
+      expect(small.sim.requests()).toHaveLength(0);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
 describe('MAX_UPSTREAM_CALLS_PER_OPERATION', () => {
   it('defaults to 50 and refuses a value below 1, naming the variable', () => {
     expect(loadConfig({}).maxUpstreamCallsPerOperation).toBe(50);
