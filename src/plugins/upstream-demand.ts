@@ -9,7 +9,7 @@
  *
  * Why at execute/subscribe time and not as a validation rule: the estimate needs the request's variables (a list
  * of names passed as a variable counts), and Yoga caches validation results per document, not per variables.
- * Why not a library: see the README ("Demand control").
+ * Why not a library: see docs/limits-and-security.md ("Demand control").
  *
  * Subscriptions: the estimate is of one event (taskUpdates' first state, plus what the selection asks of each
  * event, such as `log`), and the counter starts afresh for each event. The polls behind the events are shared by
