@@ -131,7 +131,7 @@ export function declaredLoadCost(type: GraphQLObjectType): NodeLoadCost | undefi
   return type.extensions?.[LOAD_COST_EXTENSION] as NodeLoadCost | undefined;
 }
 
-/** One level deeper than `place`, in the same scope and for the same objects, with `changes`. */
+/** One level deeper than `place`, in its scope and for its objects (its names and laziness stay behind), with `changes`. */
 export function deeper(place: Place, changes: Partial<Place> = {}): Place {
   return { scope: place.scope, depth: place.depth + 1, objects: place.objects, ...changes };
 }

@@ -4,7 +4,7 @@
  * this file imports nothing from the builder (it would be a cycle).
  */
 import type { GraphQLInterfaceType, GraphQLResolveInfo } from 'graphql';
-import { type Child, deeper, type FieldCost, type FieldCostInput } from '../demand/field-cost.ts';
+import { type Child, deeper, type FieldCost, type FieldCostInput, parsedBy } from '../demand/field-cost.ts';
 import { GatewayError, InputError } from '../errors.ts';
 
 interface GlobalId {
@@ -70,13 +70,8 @@ function nodesCostOf(ids: readonly unknown[], field: FieldCostInput): readonly C
   const byType = new Map<string, string[]>();
   for (const id of ids) {
     if (typeof id !== 'string') return [];
-    let decoded: GlobalId;
-    try {
-      decoded = decodeGlobalID(id);
-    } catch (error) {
-      if (error instanceof InputError) return [];
-      throw error;
-    }
+    const decoded = parsedBy(() => decodeGlobalID(id));
+    if (!decoded) return [];
     const localIds = byType.get(decoded.typename);
     if (localIds) localIds.push(decoded.id);
     else byType.set(decoded.typename, [decoded.id]);
