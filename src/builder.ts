@@ -3,8 +3,15 @@ import SchemaBuilder from '@pothos/core';
 import DataloaderPlugin from '@pothos/plugin-dataloader';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { Context } from './context.ts';
+import UpstreamCostPlugin from './demand/cost-plugin.ts';
 import { InputError } from './errors.ts';
-import { decodeGlobalID, resolveNodePolicy, resolveNodesPolicy } from './schema/node-policy.ts';
+import {
+  decodeGlobalID,
+  nodeCost,
+  nodesCost,
+  resolveNodePolicy,
+  resolveNodesPolicy,
+} from './schema/node-policy.ts';
 import { toUpload, type Upload } from './upload.ts';
 
 export const builder = new SchemaBuilder<{
@@ -15,17 +22,24 @@ export const builder = new SchemaBuilder<{
   };
   DefaultEdgesNullability: false;
 }>({
-  plugins: [RelayPlugin, DataloaderPlugin],
+  // UpstreamCostPlugin: every field with a resolver says what it costs upstream (`upstream`; demand/).
+  plugins: [RelayPlugin, DataloaderPlugin, UpstreamCostPlugin],
   relay: {
     cursorType: 'String',
-    nodesOnConnection: true,
-    edgesFieldOptions: { nullable: false },
+    // The fields Relay generates read their parent (a page, an edge) or encode an id: no upstream call.
+    nodesOnConnection: { upstream: 'none' },
+    edgesFieldOptions: { nullable: false, upstream: 'none' },
+    nodeFieldOptions: { upstream: 'none' },
+    pageInfoFieldOptions: { upstream: 'none' },
+    idFieldOptions: { upstream: 'none' },
     // The node policy (ids, node(id), nodes(ids)) lives in schema/node-policy.ts.
     decodeGlobalID,
     nodeQueryOptions: {
+      upstream: nodeCost,
       resolve: (_root, { id }, _ctx, info, resolveNode) => resolveNodePolicy(id, info, resolveNode),
     },
     nodesQueryOptions: {
+      upstream: nodesCost,
       resolve: (_root, { ids }, _ctx, info, resolveNodes) => resolveNodesPolicy(ids, info, resolveNodes),
     },
   },

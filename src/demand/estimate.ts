@@ -2,11 +2,11 @@
  * The estimate half of demand control: before an operation runs, the most upstream calls it can cause, counted
  * the way the resolvers make them. The walk follows the executor's own field collection (graphql-tools'
  * collectFields: fragments, inline fragments, @include/@skip, and @defer'd fragments, which still run), with the
- * request's coerced variables, so a list passed as a variable counts like one written inline.
+ * request's variables, so a list passed as a variable counts like one written inline.
  *
- * Two kinds of calls (see Tally): those a request makes at most once per key (the users, groups and memberships
- * lists, an execution history per name; DataLoaders and the SecurityDirectory share them), and those made every
- * time a field resolves (a task's status or log, a write). field-costs.ts says which field makes which.
+ * What each field costs is declared on the field (its `upstream` option, read back from the built schema's
+ * extensions: field-cost.ts); a field without a declaration makes no call of its own and its object, if any, is
+ * walked one level deeper.
  */
 import {
   collectFields,
@@ -18,6 +18,7 @@ import {
   type DocumentNode,
   type FieldNode,
   type FragmentDefinitionNode,
+  type GraphQLNamedType,
   type GraphQLObjectType,
   type GraphQLOutputType,
   type GraphQLSchema,
@@ -28,58 +29,23 @@ import {
   type SelectionSetNode,
   valueFromASTUntyped,
 } from 'graphql';
-import { type Child, FIELD_COSTS, lazyTaskStatus, namedObjectType, type Place } from './field-costs.ts';
+import {
+  CeilingReached,
+  type Child,
+  declaredCost,
+  declaredLoadCost,
+  ESTIMATE_CEILING,
+  type FieldCostInput,
+  type Place,
+  Tally,
+} from './field-cost.ts';
 
-/** Beyond this many calls the walk stops: the answer is "more than this", and the work stays bounded. */
-export const ESTIMATE_CEILING = 100_000;
-/** Fields visited at most; a document past this (fragments spread into fragments) is refused as too large. */
-const MAX_FIELD_VISITS = 200_000;
+export { ESTIMATE_CEILING };
 
 export interface DemandEstimate {
   /** The most upstream calls; ESTIMATE_CEILING + 1 stands for "more than the ceiling". */
-  calls: number;
-  operation: OperationTypeNode;
-}
-
-class CeilingReached extends Error {}
-
-/** Calls counted so far: keyed ones count once however often they come up, the others every time. */
-export class Tally {
-  readonly #keys = new Set<string>();
-  #repeated = 0;
-  #visits = 0;
-  #scopes = 0;
-
-  /** A call the request makes at most once for this key (a list, a history). */
-  once(key: string): void {
-    this.#keys.add(key);
-    this.#check();
-  }
-
-  /** Calls made each time: `count` resolutions of a field that calls upstream. */
-  each(count: number): void {
-    this.#repeated += count;
-    this.#check();
-  }
-
-  /** A new scope for security reads: a user mutation drops what the request had read before it. */
-  newScope(): string {
-    this.#scopes += 1;
-    return `mutation-${this.#scopes}`;
-  }
-
-  get calls(): number {
-    return this.#keys.size + this.#repeated;
-  }
-
-  visit(): void {
-    this.#visits += 1;
-    if (this.#visits > MAX_FIELD_VISITS) throw new CeilingReached();
-  }
-
-  #check(): void {
-    if (this.calls > ESTIMATE_CEILING) throw new CeilingReached();
-  }
+  readonly calls: number;
+  readonly operation: OperationTypeNode;
 }
 
 interface Walk {
@@ -120,8 +86,9 @@ export function estimateUpstreamCalls(
 
 /**
  * The variables as sent, with the operation's defaults for those left out. Not graphql's getVariableValues: its
- * instanceof checks fail across copies of graphql (see field-costs.ts). Values that would not coerce only make
- * execution refuse the operation before any resolver runs; the costs read lists and strings defensively.
+ * instanceof checks fail across copies of graphql (vitest loads the ESM build next to Pothos' CommonJS one).
+ * Values that would not coerce only make execution refuse the operation before any resolver runs; the costs read
+ * arguments defensively.
  */
 function withDefaults(
   operation: OperationDefinitionNode,
@@ -159,12 +126,7 @@ function allFields({ fields, patches }: FieldsAndPatches): FieldNode[][] {
 function visitFields(walk: Walk, type: GraphQLObjectType, collected: FieldsAndPatches, place: Place): void {
   const selected = allFields(collected);
   const definitions = type.getFields();
-  lazyTaskStatus(
-    place,
-    type,
-    selected.map((nodes) => nodes[0]?.name.value ?? ''),
-    walk.tally,
-  );
+  if (place.lazy) lazyFetch(place.lazy, selected, place, walk.tally);
   for (const nodes of selected) {
     walk.tally.visit();
     const [node] = nodes;
@@ -176,10 +138,11 @@ function visitFields(walk: Walk, type: GraphQLObjectType, collected: FieldsAndPa
     } catch {
       continue; // execution refuses this field before its resolver runs
     }
-    const cost = FIELD_COSTS[`${type.name}.${node.name.value}`];
-    const children = cost
-      ? cost({ args, place, tally: walk.tally, schema: walk.schema, returnType: definition.type })
-      : defaultChildren(walk.schema, definition.type, place);
+    const cost = declaredCost(definition);
+    const children =
+      cost === undefined || cost === 'none'
+        ? defaultChildren(walk.schema, definition.type, place)
+        : cost(new FieldVisit(walk, definition.type, args, place));
     for (const child of children) {
       const sub = collectSubFields(walk.schema, walk.fragments, walk.variables, child.type, nodes);
       visitFields(walk, child.type, sub, child.place);
@@ -187,8 +150,74 @@ function visitFields(walk: Walk, type: GraphQLObjectType, collected: FieldsAndPa
   }
 }
 
-/** A field without a cost of its own: its object (if any) is walked one level deeper, in the same place. */
+/** Objects fetched only when a selected field needs more than `free`: one call per object if one does. */
+function lazyFetch(free: ReadonlySet<string>, selected: FieldNode[][], place: Place, tally: Tally): void {
+  for (const nodes of selected) {
+    const field = nodes[0]?.name.value ?? '';
+    if (!field.startsWith('__') && !free.has(field)) {
+      tally.each(place.objects);
+      return;
+    }
+  }
+}
+
+/** What a field's declared cost sees: its arguments, its place, the tally, and how to go below it. */
+class FieldVisit implements FieldCostInput {
+  readonly tally: Tally;
+
+  constructor(
+    private readonly walk: Walk,
+    private readonly returnType: GraphQLOutputType,
+    readonly args: Record<string, unknown>,
+    readonly place: Place,
+  ) {
+    this.tally = walk.tally;
+  }
+
+  select(place: Place): Child[] {
+    const type = namedObjectType(this.walk.schema, this.returnType);
+    return type ? [{ type, place }] : [];
+  }
+
+  selectLoaded(typeName: string, localIds: readonly string[], place: Place): Child[] | null {
+    const type = objectType(this.walk.schema, typeName);
+    const load = type && declaredLoadCost(type);
+    if (!type || !load) return null;
+    load({ localIds, place, tally: this.tally });
+    return [{ type, place }];
+  }
+}
+
+/**
+ * A field without a cost of its own: its object (if any) is walked one level deeper, in the same place (but not
+ * lazily: that was its parent's fetch).
+ */
 function defaultChildren(schema: GraphQLSchema, returnType: GraphQLOutputType, place: Place): Child[] {
   const type = namedObjectType(schema, returnType);
-  return type ? [{ type, place: { ...place, depth: place.depth + 1 } }] : [];
+  return type ? [{ type, place: { ...place, depth: place.depth + 1, lazy: undefined } }] : [];
+}
+
+// Duck-typed rather than graphql's isObjectType/getNamedType: their instanceof checks fail when the schema was
+// built by another copy of graphql (vitest loads the ESM build next to Pothos' CommonJS one).
+function isObject(type: GraphQLNamedType | undefined): type is GraphQLObjectType {
+  return Object.prototype.toString.call(type) === '[object GraphQLObjectType]';
+}
+
+/** A field's output type -> the object type under its lists and non-nulls (null: none), found once per type. */
+const objectTypes = new WeakMap<GraphQLOutputType, GraphQLObjectType | null>();
+
+function namedObjectType(schema: GraphQLSchema, type: GraphQLOutputType): GraphQLObjectType | undefined {
+  let found = objectTypes.get(type);
+  if (found === undefined) {
+    let named: { ofType?: unknown; name?: unknown } = type;
+    while (named.ofType) named = named.ofType as typeof named;
+    found = (typeof named.name === 'string' && objectType(schema, named.name)) || null;
+    objectTypes.set(type, found);
+  }
+  return found ?? undefined;
+}
+
+function objectType(schema: GraphQLSchema, name: string): GraphQLObjectType | undefined {
+  const type = schema.getType(name);
+  return isObject(type) ? type : undefined;
 }

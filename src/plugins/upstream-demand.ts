@@ -2,13 +2,14 @@
  * Demand control in upstream calls. A cheap-looking document (30 aliases of `deployments(names: [100 names])
  * { executions }`, or `nodes(ids: [3000 task ids])`) would spend a credential's whole minute of EPMware budget;
  * with a shared EPMWARE_TOKEN, one anonymous request would starve every other client. So before an operation runs,
- * its most upstream calls are estimated (demand/estimate.ts) and an operation over MAX_UPSTREAM_CALLS_PER_OPERATION
+ * its most upstream calls are estimated (demand/estimate.ts, from the costs declared on the fields; remembered per
+ * document and variables by demand/estimate-memo.ts) and an operation over MAX_UPSTREAM_CALLS_PER_OPERATION
  * is refused with GRAPHQL_VALIDATION_FAILED (HTTP 400) and no upstream call; while it runs, the context's counter
  * (demand/call-counter.ts) refuses any call past the limit that the estimate did not foresee.
  *
  * Why at execute/subscribe time and not as a validation rule: the estimate needs the request's variables (a list
  * of names passed as a variable counts), and Yoga caches validation results per document, not per variables.
- * Why not a library: see the README ("Demand control").
+ * Why not a library: see docs/limits-and-security.md ("Demand control").
  *
  * Subscriptions: the estimate is of one event (taskUpdates' first state, plus what the selection asks of each
  * event, such as `log`), and the counter starts afresh for each event. The polls behind the events are shared by
@@ -17,10 +18,11 @@
 import type { ExecutionArgs, GraphQLError } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { Context } from '../context.ts';
-import { ESTIMATE_CEILING, estimateUpstreamCalls } from '../demand/estimate.ts';
+import { ESTIMATE_CEILING } from '../demand/estimate.ts';
+import { EstimateMemo } from '../demand/estimate-memo.ts';
 
-function refusal(args: ExecutionArgs, limit: number): GraphQLError | null {
-  const estimate = estimateUpstreamCalls(
+function refusal(args: ExecutionArgs, limit: number, memo: EstimateMemo): GraphQLError | null {
+  const estimate = memo.estimate(
     args.schema,
     args.document,
     args.variableValues as Record<string, unknown> | null | undefined,
@@ -37,13 +39,15 @@ function refusal(args: ExecutionArgs, limit: number): GraphQLError | null {
 }
 
 export function upstreamDemandPlugin(limit: number): Plugin<Context> {
+  // One per gateway (one schema): a document sent again with the same variables is not walked again.
+  const memo = new EstimateMemo();
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      const error = refusal(args, limit);
+      const error = refusal(args, limit, memo);
       if (error) setResultAndStopExecution({ errors: [error] });
     },
     onSubscribe({ args, setResultAndStopExecution }) {
-      const error = refusal(args, limit);
+      const error = refusal(args, limit, memo);
       if (error) {
         setResultAndStopExecution({ errors: [error] });
         return;

@@ -6,8 +6,8 @@
 import type { ObjectRef } from '@pothos/core';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { type ExecutionSource, ExecutionState } from './execution.ts';
-import { executionsIn } from './execution-range.ts';
+import { type ExecutionKind, type ExecutionSource, ExecutionState, historyCost } from './execution.ts';
+import { executionsIn, readsLatestOnly } from './execution-range.ts';
 import { ExecutionStats, executionStats } from './execution-stats.ts';
 
 type Types = typeof builder.$inferSchemaTypes;
@@ -25,7 +25,8 @@ export type LoadHistory<S extends ExecutionSource> = (
 ) => Promise<S[]>;
 
 /**
- * A configuration type (Deployment, Export): its name and the history fields over runs that are `executionType`s.
+ * A configuration type (Deployment, Export): its name and the history fields over runs that are `executionType`s,
+ * read from `kind`'s history.
  * S ties the type to its history at the call site; inside, the fields see any ExecutionSource (Pothos cannot
  * resolve a field's nullability for a generic shape).
  */
@@ -33,6 +34,7 @@ export function configurationType<S extends ExecutionSource>(
   name: string,
   description: string,
   executionType: ObjectRef<Types, S>,
+  kind: ExecutionKind,
   loadKind: LoadHistory<S>,
 ): ObjectRef<Types, ConfigurationSource> {
   const execution: ObjectRef<Types, ExecutionSource> = executionType;
@@ -54,6 +56,7 @@ export function configurationType<S extends ExecutionSource>(
           until: t.arg({ type: 'DateTime' }),
           state: t.arg({ type: ExecutionState }),
         },
+        upstream: historyCost(kind, (args) => readsLatestOnly(args.latestOnly === true, args)),
         resolve: (configuration, args, ctx) =>
           executionsIn(
             (latestOnly) => loadHistory(ctx, configuration.name, latestOnly),
@@ -68,6 +71,7 @@ export function configurationType<S extends ExecutionSource>(
           'Statistics over its runs that started in [since, until) (all runs without a range), from the same ' +
           'history executions uses. since after until is BAD_USER_INPUT. NOT_FOUND for an unknown name.',
         args: { since: t.arg({ type: 'DateTime' }), until: t.arg({ type: 'DateTime' }) },
+        upstream: historyCost(kind, () => false),
         resolve: async (configuration, args, ctx) =>
           executionStats(
             await executionsIn((latestOnly) => loadHistory(ctx, configuration.name, latestOnly), false, args),
@@ -77,6 +81,7 @@ export function configurationType<S extends ExecutionSource>(
         type: execution,
         nullable: true,
         description: 'Its latest run; null when it never ran. NOT_FOUND for an unknown name.',
+        upstream: historyCost(kind, () => true),
         resolve: async (configuration, _args, ctx) => {
           const [latest] = await loadHistory(ctx, configuration.name, true);
           return latest ?? null;

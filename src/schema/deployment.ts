@@ -7,8 +7,10 @@ import { builder } from '../builder.ts';
 import { configurationType } from './configuration.ts';
 import {
   checkConfigurationNames,
+  configurationsCost,
   type DeploymentExecutionSource,
   Execution,
+  executionLoadCost,
   executionLocalId,
   findExecution,
   loadDeploymentExecutions,
@@ -22,6 +24,7 @@ export const DeploymentExecution = builder.node(
     interfaces: [Execution],
     isTypeOf: (source) => (source as { kind?: unknown }).kind === 'deployment',
     id: { resolve: executionLocalId, parse: parseExecutionLocalId },
+    upstreamLoad: executionLoadCost('deployment'),
     loadOne: async (ref, ctx) => {
       const found = await findExecution(ctx, 'deployment', ref);
       return found?.kind === 'deployment' ? found : null;
@@ -34,6 +37,7 @@ export const Deployment = configurationType(
   'Deployment',
   'A deployment configuration, by name',
   DeploymentExecution,
+  'deployment',
   loadDeploymentExecutions,
 );
 
@@ -43,6 +47,7 @@ builder.queryFields((t) => ({
     nullable: false,
     description: 'A deployment configuration by name (no upstream call until a field needs one)',
     args: { name: t.arg.string({ required: true }) },
+    upstream: configurationsCost('deployment', 'name'),
     resolve: (_root, { name }) => {
       checkConfigurationNames([name], 'deployment');
       return { name };
@@ -54,6 +59,7 @@ builder.queryFields((t) => ({
     description:
       'Several deployments, in the order named; their histories are fetched concurrently (bounded)',
     args: { names: t.arg.stringList({ required: true }) },
+    upstream: configurationsCost('deployment', 'names'),
     resolve: (_root, { names }) => {
       checkConfigurationNames(names, 'deployment');
       return names.map((name) => ({ name }));

@@ -9,6 +9,7 @@ import type { InputObjectRef, ObjectRef, QueryFieldBuilder } from '@pothos/core'
 import type { GraphQLResolveInfo } from 'graphql';
 import type { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
+import { deeper, type FieldCost } from '../demand/field-cost.ts';
 import type { Index, Memberships, SecurityDirectory } from '../directory.ts';
 import { type Combinators, filterItems, someFilter } from './filters.ts';
 import {
@@ -21,6 +22,7 @@ import {
   paginate,
   sortedOnce,
 } from './pagination.ts';
+import { readOnce } from './security-sources.ts';
 import { selects } from './selection.ts';
 
 type Types = typeof builder.$inferSchemaTypes;
@@ -37,6 +39,8 @@ export interface DirectoryList<N, T extends N, F extends Combinators<F>, O> {
   ordering: (orderBy: O | null | undefined) => Ordering<T>;
   /** The list, as the request's directory holds it (fetched at most once per request). */
   list: (directory: SecurityDirectory, filter: F | null | undefined) => Promise<Index<T>>;
+  /** Which directory read `list` is, for the demand estimate (security-sources.ts' readOnce). */
+  listRead: (filter: F | null | undefined) => string;
   /** Whether one filter of the tree reads memberships (a user's groups, a group's members). */
   readsMemberships: (filter: F) => boolean;
   /** Selections under the connection whose fields read memberships, e.g. ['nodes', 'groups']. */
@@ -63,6 +67,7 @@ export function directoryConnection<N, T extends N, F extends Combinators<F>, O>
       edgesNullable: { list: false, items: false },
       description: `${capitalized} EPMware lists: \`first\` ${DEFAULT_PAGE_SIZE} by default, at most ${MAX_PAGE_SIZE} a page`,
       args: { filter: t.arg({ type: list.filter }), orderBy: t.arg({ type: list.orderBy }) },
+      upstream: listCost(list),
       resolve: (_root, args, ctx, info) => directoryPage(ctx, info, args, list),
     },
     {
@@ -71,6 +76,7 @@ export function directoryConnection<N, T extends N, F extends Combinators<F>, O>
       fields: (c) => ({
         totalCount: c.int({
           nullable: false,
+          upstream: 'none',
           description: `${capitalized} matching the filter, over all pages`,
           resolve: (connection) => connection.totalCount,
         }),
@@ -78,6 +84,17 @@ export function directoryConnection<N, T extends N, F extends Combinators<F>, O>
     },
     { name: `${list.node.name}Edge` },
   );
+}
+
+/** The list (once per request), and the memberships when the filter reads them; the page is cut in memory. */
+function listCost<N, T extends N, F extends Combinators<F>, O>(list: DirectoryList<N, T, F, O>): FieldCost {
+  return (field) => {
+    const { args, place, tally } = field;
+    const filter = args.filter as F | null | undefined; // as sent: someFilter reads it defensively
+    readOnce(tally, place.scope, list.listRead(filter));
+    if (someFilter(filter, list.readsMemberships)) readOnce(tally, place.scope, 'memberships');
+    return field.select(deeper(place));
+  };
 }
 
 async function directoryPage<N, T extends N, F extends Combinators<F>, O>(

@@ -6,7 +6,7 @@ import { builder } from '../builder.ts';
 import { uploadTooLarge } from '../upload.ts';
 import { multipartBody } from '../upstream/multipart.ts';
 import { optionalCharacter, requiredText, singleCharacter } from '../validation.ts';
-import { taskResult } from './run-mutations.ts';
+import { runCost, taskResult } from './run-mutations.ts';
 import { Task } from './task.ts';
 
 builder.mutationField('uploadErpFile', (t) =>
@@ -24,6 +24,7 @@ builder.mutationField('uploadErpFile', (t) =>
       delimiter: t.arg.string({ required: true, description: 'The column delimiter: one character' }),
       enclosingChar: t.arg.string({ description: 'The field enclosing character: at most one character' }),
     },
+    upstream: runCost,
     resolve: async (_root, args, ctx, info) => {
       const name = requiredText(args.name, 'name');
       const delimiter = singleCharacter(args.delimiter, 'delimiter');

@@ -21,8 +21,21 @@ export function checkRange({ since, until }: ExecutionRange): void {
   }
 }
 
-export function isSelective({ since, until, state }: ExecutionSelection): boolean {
+/** A field's range and state, parsed or as sent (the demand estimate reads them before GraphQL coerces them). */
+interface SelectionArgs {
+  since?: unknown;
+  until?: unknown;
+  state?: unknown;
+}
+
+/** Whether a range or a state is given. */
+export function isSelective({ since, until, state }: SelectionArgs): boolean {
   return Boolean(since || until || state);
+}
+
+/** Which history the field reads: latest_only=Y only without a range or state (see executionsIn). */
+export function readsLatestOnly(latestOnly: boolean, selection: SelectionArgs): boolean {
+  return latestOnly && !isSelective(selection);
 }
 
 /**
@@ -52,7 +65,8 @@ export async function executionsIn<S extends ExecutionSource>(
   selection: ExecutionSelection,
 ): Promise<S[]> {
   checkRange(selection);
-  if (!isSelective(selection)) return load(latestOnly);
-  const matching = selectExecutions(await load(false), selection);
+  const history = await load(readsLatestOnly(latestOnly, selection));
+  if (!isSelective(selection)) return history;
+  const matching = selectExecutions(history, selection);
   return latestOnly ? matching.slice(0, 1) : matching;
 }

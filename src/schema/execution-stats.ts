@@ -103,12 +103,14 @@ export const ExecutionStats = builder.objectRef<ExecutionStatsValue>('ExecutionS
     lastSuccess: t.field({
       type: Execution,
       nullable: true,
+      upstream: 'none',
       description: 'The SUCCEEDED execution that started last, if any',
       resolve: (stats) => stats.lastSuccess,
     }),
     lastFailure: t.field({
       type: Execution,
       nullable: true,
+      upstream: 'none',
       description: 'The FAILED execution that started last, if any',
       resolve: (stats) => stats.lastFailure,
     }),

@@ -8,6 +8,14 @@ import DataLoader from 'dataloader';
 import { builder } from '../builder.ts';
 import { mapBounded, requestLimiter } from '../concurrency.ts';
 import type { Context } from '../context.ts';
+import {
+  accepts,
+  deeper,
+  type FieldCost,
+  listAsSent,
+  type NodeLoadCost,
+  parsedBy,
+} from '../demand/field-cost.ts';
 import { GatewayError, InputError } from '../errors.ts';
 import type { EpmDeploymentExecution, EpmExportExecution } from '../upstream/types.ts';
 
@@ -34,6 +42,11 @@ interface HistoryQuery {
   latestOnly: boolean;
 }
 
+/** The history loader's key: one upstream call per key per request (and one estimated, see historyCost). */
+function historyKey({ kind, name, latestOnly }: HistoryQuery): string {
+  return JSON.stringify([kind, name, latestOnly]);
+}
+
 const historyLoader = createContextCache(
   (ctx: Context) =>
     new DataLoader<HistoryQuery, ExecutionSource[], string>(
@@ -50,7 +63,7 @@ const historyLoader = createContextCache(
           },
           requestLimiter(ctx),
         ),
-      { cacheKeyFn: ({ kind, name, latestOnly }) => JSON.stringify([kind, name, latestOnly]) },
+      { cacheKeyFn: historyKey },
     ),
 );
 
@@ -91,6 +104,45 @@ export function checkConfigurationNames(names: readonly string[], what: string):
   for (const name of names) {
     if (name.trim() === '') throw new InputError(`A ${what} name must not be blank`);
   }
+}
+
+/**
+ * deployment(name) / deployments(names), export(name) / exports(names): no call of their own; the names go down to
+ * the history fields (historyCost). Names checkConfigurationNames refuses cost nothing: the field fails first.
+ */
+export function configurationsCost(kind: ExecutionKind, argument: 'name' | 'names'): FieldCost {
+  return (field) => {
+    const { args, place } = field;
+    const names = listAsSent(args[argument]);
+    if (!accepts(() => checkConfigurationNames(names, kind))) return [];
+    return field.select(deeper(place, { names, objects: names.length }));
+  };
+}
+
+/**
+ * A history field (executions, latestExecution, stats): one call per configuration name and latestOnly, however
+ * many fields or aliases ask (the history loader's key). `latestOnly` says which history the field reads.
+ */
+export function historyCost(
+  kind: ExecutionKind,
+  latestOnly: (args: Readonly<Record<string, unknown>>) => boolean,
+): FieldCost {
+  return (field) => {
+    const { args, place, tally } = field;
+    const latest = latestOnly(args);
+    for (const name of new Set(place.names ?? [])) tally.once(historyKey({ kind, name, latestOnly: latest }));
+    return field.select(deeper(place));
+  };
+}
+
+/** node(id) of an execution: its configuration's whole history (findExecution); a malformed id costs nothing. */
+export function executionLoadCost(kind: ExecutionKind): NodeLoadCost {
+  return ({ localIds, tally }) => {
+    for (const localId of localIds) {
+      const ref = parsedBy(() => parseExecutionLocalId(localId));
+      if (ref) tally.once(historyKey({ kind, name: ref.name, latestOnly: false }));
+    }
+  };
 }
 
 export const EXECUTION_STATES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'UNKNOWN'] as const;
@@ -175,25 +227,43 @@ export const Execution = builder.interfaceRef<ExecutionSource>('Execution').impl
   fields: (t) => ({
     executionId: t.id({
       nullable: false,
+      upstream: 'none',
       description: "EPMware's own execution id",
       resolve: (source) => String(source.row.id),
     }),
-    name: t.string({ nullable: false, description: 'The configuration name', resolve: configurationName }),
+    name: t.string({
+      nullable: false,
+      upstream: 'none',
+      description: 'The configuration name',
+      resolve: configurationName,
+    }),
     startedAt: t.field({
       type: 'DateTime',
       nullable: true,
+      upstream: 'none',
       resolve: ({ row }) => upstreamDate(row.startDate),
     }),
-    endedAt: t.field({ type: 'DateTime', nullable: true, resolve: ({ row }) => upstreamDate(row.endDate) }),
-    durationSeconds: t.float({ nullable: true, resolve: ({ row }) => durationSeconds(row) }),
+    endedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      upstream: 'none',
+      resolve: ({ row }) => upstreamDate(row.endDate),
+    }),
+    durationSeconds: t.float({
+      nullable: true,
+      upstream: 'none',
+      resolve: ({ row }) => durationSeconds(row),
+    }),
     status: t.string({
       nullable: true,
+      upstream: 'none',
       description: "EPMware's statusMeaning, verbatim",
       resolve: ({ row }) => row.statusMeaning ?? null,
     }),
     state: t.field({
       type: ExecutionState,
       nullable: false,
+      upstream: 'none',
       description:
         'From statusMeaning, case-insensitively: Success -> SUCCEEDED; Error, Failed -> FAILED; Running, ' +
         'In Progress -> RUNNING; Cancelled, Canceled -> CANCELLED; anything else -> UNKNOWN',

@@ -6,8 +6,10 @@ import { builder } from '../builder.ts';
 import { configurationType } from './configuration.ts';
 import {
   checkConfigurationNames,
+  configurationsCost,
   Execution,
   type ExportExecutionSource,
+  executionLoadCost,
   executionLocalId,
   findExecution,
   loadExportExecutions,
@@ -26,14 +28,20 @@ export const ExportExecution = builder.node(builder.objectRef<ExportExecutionSou
   interfaces: [Execution],
   isTypeOf: (source) => (source as { kind?: unknown }).kind === 'export',
   id: { resolve: executionLocalId, parse: parseExecutionLocalId },
+  upstreamLoad: executionLoadCost('export'),
   loadOne: async (ref, ctx) => {
     const found = await findExecution(ctx, 'export', ref);
     return found?.kind === 'export' ? found : null;
   },
   fields: (t) => ({
-    outputFileName: t.string({ nullable: true, resolve: ({ row }) => row.outputFileName ?? null }),
+    outputFileName: t.string({
+      nullable: true,
+      upstream: 'none',
+      resolve: ({ row }) => row.outputFileName ?? null,
+    }),
     outputFileSizeBytes: t.float({
       nullable: true,
+      upstream: 'none',
       description: 'Bytes (a Float: export files can pass 2^31)',
       resolve: ({ row }) => fileSizeBytes(row.outputFileSize),
     }),
@@ -44,6 +52,7 @@ export const Export = configurationType(
   'Export',
   'An export profile or book, by name',
   ExportExecution,
+  'export',
   loadExportExecutions,
 );
 
@@ -53,6 +62,7 @@ builder.queryFields((t) => ({
     nullable: false,
     description: 'An export profile or book by name (no upstream call until a field needs one)',
     args: { name: t.arg.string({ required: true }) },
+    upstream: configurationsCost('export', 'name'),
     resolve: (_root, { name }) => {
       checkConfigurationNames([name], 'export');
       return { name };
@@ -63,6 +73,7 @@ builder.queryFields((t) => ({
     nullable: false,
     description: 'Several exports, in the order named; their histories are fetched concurrently (bounded)',
     args: { names: t.arg.stringList({ required: true }) },
+    upstream: configurationsCost('export', 'names'),
     resolve: (_root, { names }) => {
       checkConfigurationNames(names, 'export');
       return names.map((name) => ({ name }));

@@ -114,7 +114,10 @@ export function filterItems<T, F extends Combinators<F>>(
   return filter ? items.filter((item) => matchesCombined(item, filter, own)) : items;
 }
 
-/** Whether any filter in the tree satisfies `test` (e.g. needs the memberships). */
+/**
+ * Whether any filter in the tree satisfies `test` (e.g. needs the memberships). The demand estimate asks this of a
+ * filter as sent, before GraphQL coerces it: a lone filter where `and` / `or` take a list is a list of one.
+ */
 export function someFilter<F extends Combinators<F>>(
   filter: F | null | undefined,
   test: (f: F) => boolean,
@@ -122,8 +125,13 @@ export function someFilter<F extends Combinators<F>>(
   if (!filter) return false;
   if (test(filter)) return true;
   return (
-    (filter.and ?? []).some((inner) => someFilter(inner, test)) ||
-    (filter.or ?? []).some((inner) => someFilter(inner, test)) ||
+    listOf(filter.and).some((inner) => someFilter(inner, test)) ||
+    listOf(filter.or).some((inner) => someFilter(inner, test)) ||
     someFilter(filter.not, test)
   );
+}
+
+function listOf<F>(value: readonly F[] | F | null | undefined): readonly F[] {
+  if (value == null) return [];
+  return Array.isArray(value) ? value : [value as F];
 }

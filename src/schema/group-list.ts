@@ -88,6 +88,7 @@ const groupList: DirectoryList<GroupSource, EpmGroup, GroupFilterShape, typeof G
   orderBy: GroupOrder,
   ordering: (orderBy) => groupOrdering(orderBy?.direction ?? 'ASC'),
   list: (directory) => directory.groups(),
+  listRead: () => 'groups',
   readsMemberships: (filter) => filter.hasMember != null,
   membershipPaths: MEMBERS_PATHS,
   matchesOwn,

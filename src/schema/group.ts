@@ -12,7 +12,10 @@ import {
   type GroupSource,
   groupKey,
   groupName,
+  groupsListCost,
+  groupsLoadCost,
   isEnabled,
+  membershipCost,
   mention,
   User,
 } from './security-sources.ts';
@@ -30,6 +33,7 @@ builder.node(Group, {
     description: 'A Relay global id; stable across the spellings EPMware uses for the same group name',
     resolve: (group) => groupKey(group),
   },
+  upstreamLoad: groupsLoadCost,
   loadMany: async (keys, ctx) => {
     const groups = await ctx.directory.groups();
     return keys.map((key) => groups.byKey.get(nameKey(key)) ?? null);
@@ -37,19 +41,22 @@ builder.node(Group, {
   fields: (t) => ({
     // Spelled as the endpoint that named the group spells it; EPMware spells group names alike everywhere, so
     // this costs no lookup in the groups list.
-    name: t.string({ nullable: false, resolve: (group) => groupName(group) }),
+    name: t.string({ nullable: false, upstream: 'none', resolve: (group) => groupName(group) }),
     description: t.string({
       nullable: true,
+      upstream: groupsListCost,
       resolve: (group, _args, ctx) => fromGroupRow(ctx, group, descriptionOf),
     }),
     enabled: t.boolean({
       nullable: false,
+      upstream: groupsListCost,
       description: 'EPMware enable = "Y" (false for a group missing from the groups list)',
       resolve: (group, _args, ctx) => fromGroupRow(ctx, group, isEnabled),
     }),
     users: t.field({
       type: [User],
       nullable: false,
+      upstream: membershipCost('members-of-group'),
       description: "The group's members. Many groups' members cost one upstream call together.",
       resolve: (group, _args, ctx) =>
         ctx.directory.membersOfNow(groupKey(group)) ??
@@ -57,6 +64,7 @@ builder.node(Group, {
     }),
     userCount: t.int({
       nullable: false,
+      upstream: membershipCost('members-of-group'),
       description: 'How many members `users` lists',
       resolve: (group, _args, ctx) =>
         ctx.directory.membersOfNow(groupKey(group))?.length ??
@@ -73,6 +81,7 @@ builder.queryField('group', (t) =>
     nullable: true,
     description: 'A group by name, case-insensitively; null when EPMware has no such group',
     args: { name: t.arg.string({ required: true }) },
+    upstream: groupsListCost,
     resolve: (_root, args, ctx) => findGroup(ctx, args.name),
   }),
 );

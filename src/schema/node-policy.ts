@@ -1,9 +1,10 @@
 /**
- * The Relay node policy: how a global id decodes, which ids `node(id)` / `nodes(ids)` accept, and what an id of an
- * object EPMware no longer has resolves to. The builder's relay options point here; this file imports nothing
- * from the builder (it would be a cycle).
+ * The Relay node policy: how a global id decodes, which ids `node(id)` / `nodes(ids)` accept, what they cost
+ * upstream, and what an id of an object EPMware no longer has resolves to. The builder's relay options point here;
+ * this file imports nothing from the builder (it would be a cycle).
  */
 import type { GraphQLInterfaceType, GraphQLResolveInfo } from 'graphql';
+import { type Child, deeper, type FieldCost, type FieldCostInput, parsedBy } from '../demand/field-cost.ts';
 import { GatewayError, InputError } from '../errors.ts';
 
 interface GlobalId {
@@ -54,4 +55,32 @@ function checkNodeType(typename: string, info: GraphQLResolveInfo): void {
 
 function nullWhenNotFound(node: unknown): unknown {
   return node instanceof GatewayError && node.code === 'NOT_FOUND' ? null : node;
+}
+
+/** node(id): what loading the id's type costs (each Node type declares it: `upstreamLoad`). */
+export const nodeCost: FieldCost = (field) => nodesCostOf([field.args.id], field);
+
+/** nodes(ids): each id what loading its type costs; one malformed id fails the whole field, which costs nothing. */
+export const nodesCost: FieldCost = (field) => {
+  const { ids } = field.args;
+  return nodesCostOf(Array.isArray(ids) ? ids : [ids], field);
+};
+
+function nodesCostOf(ids: readonly unknown[], field: FieldCostInput): readonly Child[] {
+  const byType = new Map<string, string[]>();
+  for (const id of ids) {
+    if (typeof id !== 'string') return [];
+    const decoded = parsedBy(() => decodeGlobalID(id));
+    if (!decoded) return [];
+    const localIds = byType.get(decoded.typename);
+    if (localIds) localIds.push(decoded.id);
+    else byType.set(decoded.typename, [decoded.id]);
+  }
+  const children: Child[] = [];
+  for (const [typename, localIds] of byType) {
+    const loaded = field.selectLoaded(typename, localIds, deeper(field.place, { objects: localIds.length }));
+    if (!loaded) return []; // no Node type of that name: checkNodeType refuses the field
+    children.push(...loaded);
+  }
+  return children;
 }

@@ -5,6 +5,7 @@
  */
 import { type GraphQLResolveInfo, Kind, type SelectionSetNode } from 'graphql';
 import { builder } from '../builder.ts';
+import { deeper, type FieldCost } from '../demand/field-cost.ts';
 import type { Epmware } from '../upstream/epmware.ts';
 import type { EpmTaskStatus } from '../upstream/types.ts';
 import { exactlyOne, requiredText, timeoutMin } from '../validation.ts';
@@ -45,6 +46,16 @@ export function taskResult(taskId: string, info: GraphQLResolveInfo): string | E
   return needsStatus ? taskId : { taskId, status: '' };
 }
 
+/**
+ * A run's cost: the write (never retried), then the Task's status only when a selected field needs more than the
+ * id (FIELDS_WITHOUT_STATUS, as taskResult decides).
+ */
+export const runCost: FieldCost = (field) => {
+  const { place, tally } = field;
+  tally.each(1);
+  return field.select(deeper(place, { objects: 1, lazy: FIELDS_WITHOUT_STATUS }));
+};
+
 /** Runs of a configuration by name: a deployment or an ERP import, each with EPMware's optional timeout. */
 const namedRuns = [
   {
@@ -73,6 +84,7 @@ for (const namedRun of namedRuns) {
           description: `Minutes before EPMware gives up; 1..1440, EPMware's default 60`,
         }),
       },
+      upstream: runCost,
       resolve: async (_root, args, ctx, info) => {
         const name = requiredText(args.name, 'name');
         const timeout = timeoutMin(args.timeoutMin);
@@ -92,6 +104,7 @@ builder.mutationField('runExport', (t) =>
       name: t.arg.string({ description: 'An export profile' }),
       bookName: t.arg.string({ description: 'An export book' }),
     },
+    upstream: runCost,
     resolve: async (_root, args, ctx, info) => {
       const target = exactlyOne(
         { argument: 'name', value: args.name },

@@ -12,6 +12,7 @@
  */
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
+import { deeper, type FieldCost, type NodeLoadCost, type Place, type Tally } from '../demand/field-cost.ts';
 import { type Mention, mention, nameKey } from '../directory.ts';
 import type { EpmGroup, EpmUser } from '../upstream/types.ts';
 
@@ -69,4 +70,59 @@ export function fromGroupRow<R>(
 /** EPMware's enable flag: "Y" is enabled, anything else (N, missing) is not. */
 export function isEnabled(row: { enable?: string | null } | undefined): boolean {
   return row?.enable?.trim().toUpperCase() === 'Y';
+}
+
+/*
+ * What the security graph costs upstream (the `upstream` declarations of its fields). The SecurityDirectory
+ * (directory.ts) fetches each list once per request, so these count once per key however often a document asks:
+ * nested users/groups queries cost a constant, never a multiple of their size. A user mutation drops the
+ * directory, so each one reads in a scope of its own (Tally.newScope).
+ */
+
+/** One directory read, once per scope: `users:<userType>`, `groups`, `memberships`, a lone entity's per level. */
+export function readOnce(tally: Tally, scope: string, read: string): void {
+  tally.once(`${scope}:${read}`);
+}
+
+/** The users list (per userType filter value; '' for all). */
+export function usersListRead(userType: unknown = ''): string {
+  return `users:${typeof userType === 'string' ? userType : ''}`;
+}
+
+/** A field that reads the users list (a mention's row, `user(userName)`), then its selection one level deeper. */
+export const usersListCost: FieldCost = (field) => {
+  const { place, tally } = field;
+  readOnce(tally, place.scope, usersListRead());
+  return field.select(deeper(place));
+};
+
+/** A field that reads the groups list, then its selection one level deeper. */
+export const groupsListCost: FieldCost = (field) => {
+  const { place, tally } = field;
+  readOnce(tally, place.scope, 'groups');
+  return field.select(deeper(place));
+};
+
+/** node(id) of a User or a Group: the list it is found in. */
+export const usersLoadCost: NodeLoadCost = ({ place, tally }) =>
+  readOnce(tally, place.scope, usersListRead());
+export const groupsLoadCost: NodeLoadCost = ({ place, tally }) => readOnce(tally, place.scope, 'groups');
+
+/**
+ * `User.groups`, `Group.users`, `Group.userCount`: the memberships map, plus the per-entity endpoint a lone user or
+ * group uses (SecurityDirectory.groupsOf / membersOf), at most once per nesting level, since the fields of one
+ * level resolve in one DataLoader batch.
+ */
+export function membershipCost(lone: 'groups-of-user' | 'members-of-group'): FieldCost {
+  return (field) => {
+    const { place, tally } = field;
+    readOnce(tally, place.scope, 'memberships');
+    readOnce(tally, place.scope, `${lone}:${place.depth}`);
+    return field.select(deeper(place));
+  };
+}
+
+/** Where a user mutation's answer runs: a scope of its own, below the mutation field. */
+export function afterWrite(tally: Tally): Place {
+  return { scope: tally.newScope(), depth: 1, objects: 1 };
 }

@@ -3,10 +3,21 @@
  * tasks/task-watcher.ts (one poller per credential and task, however many subscribers).
  */
 import { builder } from '../builder.ts';
+import { deeper, type FieldCost } from '../demand/field-cost.ts';
 import { InputError, unauthenticated } from '../errors.ts';
 import type { TaskUpdate } from '../tasks/task-watcher.ts';
 import { idOrName } from '../validation.ts';
 import { Task } from './task.ts';
+
+/**
+ * Polls are shared by every subscriber of the task (one per TASK_POLL_INTERVAL_MS, however many watch it), so a
+ * subscription is estimated per event: its first state, then what each event's selection asks (a `log`).
+ */
+const taskUpdatesCost: FieldCost = (field) => {
+  const { place, tally } = field;
+  tally.each(1);
+  return field.select(deeper(place, { objects: 1 }));
+};
 
 builder.subscriptionField('taskUpdates', (t) =>
   t.field({
@@ -16,6 +27,7 @@ builder.subscriptionField('taskUpdates', (t) =>
       'The task at once, then again whenever its state, percentCompleted or message changes; completes right ' +
       'after SUCCEEDED or FAILED. An unknown task ends the stream with NOT_FOUND.',
     args: { taskId: t.arg.id({ required: true, description: "EPMware's own task id" }) },
+    upstream: taskUpdatesCost,
     subscribe: (_root, args, ctx) => {
       if (!ctx.credential) throw unauthenticated();
       const taskId = String(args.taskId).trim();

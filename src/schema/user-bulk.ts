@@ -5,12 +5,13 @@
  */
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
+import { listAsSent, parsedBy } from '../demand/field-cost.ts';
 import { nameKey } from '../directory.ts';
 import { findGatewayError } from '../errors.ts';
 import type { EpmUser } from '../upstream/types.ts';
 import { nameList } from '../validation.ts';
 import { User } from './user.ts';
-import { forgetSecurityReads } from './user-mutations.ts';
+import { forgetSecurityReads, userWriteCost } from './user-mutations.ts';
 
 /** Writes in flight at once: enough to hide latency, few enough to leave budget for everyone else. */
 export const BULK_CONCURRENCY = 4;
@@ -45,9 +46,15 @@ const UserEnabledResult = builder.objectRef<UserEnabledResultShape>('UserEnabled
       nullable: true,
       description:
         'The user as it now stands; null when the write failed (or the user could not be read back)',
+      upstream: 'none',
       resolve: (result) => result.user,
     }),
-    error: t.field({ type: ItemErrorRef, nullable: true, resolve: (result) => result.error }),
+    error: t.field({
+      type: ItemErrorRef,
+      nullable: true,
+      upstream: 'none',
+      resolve: (result) => result.error,
+    }),
   }),
 });
 
@@ -76,6 +83,12 @@ function itemError(error: unknown): ItemError {
     ? { code: known.code, message: known.message }
     : { code: 'UPSTREAM_ERROR', message: 'Unexpected error' };
 }
+
+/** One write per distinct user (names compared as setUsersEnabled compares them), then the read-back. */
+const setUsersEnabledCost = userWriteCost((args) => {
+  const names = parsedBy(() => nameList(listAsSent(args.userNames), 'userNames'));
+  return names && new Set(names.map(nameKey)).size;
+});
 
 async function setUsersEnabled(
   ctx: Context,
@@ -125,6 +138,7 @@ builder.mutationField('setUsersEnabled', (t) =>
       userNames: t.arg.stringList({ required: true }),
       enabled: t.arg.boolean({ required: true }),
     },
+    upstream: setUsersEnabledCost,
     resolve: (_root, args, ctx) => setUsersEnabled(ctx, nameList(args.userNames, 'userNames'), args.enabled),
   }),
 );

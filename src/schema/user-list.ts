@@ -17,7 +17,7 @@ import {
   type StringFilterShape,
 } from './filters.ts';
 import type { Ordering } from './pagination.ts';
-import { isEnabled, type UserSource } from './security-sources.ts';
+import { isEnabled, type UserSource, usersListRead } from './security-sources.ts';
 import { User, UserType, type UserTypeValue, userTypeOf } from './user.ts';
 
 export interface UserFilterShape extends Combinators<UserFilterShape> {
@@ -119,6 +119,7 @@ const userList: DirectoryList<UserSource, EpmUser, UserFilterShape, typeof UserO
   ordering: (orderBy) => userOrdering(orderBy?.field ?? 'USER_NAME', orderBy?.direction ?? 'ASC'),
   // Only the top-level userType goes to EPMware, which filters by it; matchesOwn still checks every one.
   list: (directory, filter) => directory.users(filter?.userType ?? undefined),
+  listRead: (filter) => usersListRead(filter?.userType),
   readsMemberships: (filter) => filter.inGroup != null,
   membershipPaths: GROUPS_PATHS,
   matchesOwn,

@@ -5,10 +5,31 @@
  */
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
+import type { FieldCost } from '../demand/field-cost.ts';
 import { GatewayError, UpstreamError } from '../errors.ts';
 import type { EpmUser, SsoUserFields } from '../upstream/types.ts';
 import { email, nameList, optionalText, requiredText } from '../validation.ts';
+import { afterWrite, readOnce, usersListRead } from './security-sources.ts';
 import { findUser, User } from './user.ts';
+
+/**
+ * A user write's cost: `writes(args)` calls (never retried; null when the arguments are refused, which costs
+ * nothing), then the users list read back in a scope of its own (the write dropped the request's reads), where the
+ * answer's selection runs.
+ */
+export function userWriteCost(writes: (args: Readonly<Record<string, unknown>>) => number | null): FieldCost {
+  return (field) => {
+    const { args, tally } = field;
+    const count = writes(args);
+    if (count === null) return [];
+    const place = afterWrite(tally);
+    tally.each(count);
+    readOnce(tally, place.scope, usersListRead());
+    return field.select(place);
+  };
+}
+
+const oneWrite = userWriteCost(() => 1);
 
 /**
  * After a write: nothing this request read about users and groups may be served again. (The upstream client has
@@ -78,6 +99,7 @@ builder.mutationFields((t) => ({
     nullable: false,
     description: 'Creates an SSO user (security/users/sso/create); CONFLICT when the user name is taken.',
     args: { input: t.arg({ type: CreateSsoUserInput, required: true }) },
+    upstream: oneWrite,
     resolve: (_root, { input }, ctx) => {
       const userName = requiredText(input.userName, 'input.userName');
       const fields = {
@@ -98,6 +120,7 @@ builder.mutationFields((t) => ({
       userName: t.arg.string({ required: true }),
       input: t.arg({ type: UpdateSsoUserInput, required: true }),
     },
+    upstream: oneWrite,
     resolve: (_root, args, ctx) => {
       const userName = requiredText(args.userName, 'userName');
       const { input } = args;
@@ -122,6 +145,7 @@ builder.mutationFields((t) => ({
       userName: t.arg.string({ required: true }),
       groupNames: t.arg.stringList({ required: true }),
     },
+    upstream: oneWrite,
     resolve: (_root, args, ctx) => {
       const userName = requiredText(args.userName, 'userName');
       const groupNames = groupNamesArg(args.groupNames);
@@ -136,6 +160,7 @@ builder.mutationFields((t) => ({
       userName: t.arg.string({ required: true }),
       groupNames: t.arg.stringList({ required: true }),
     },
+    upstream: oneWrite,
     resolve: (_root, args, ctx) => {
       const userName = requiredText(args.userName, 'userName');
       const groupNames = groupNamesArg(args.groupNames);
@@ -155,6 +180,7 @@ for (const [field, enabled] of [
       nullable: false,
       description: `${enabled ? 'Enables' : 'Disables'} a user (security/users/sso/${enabled ? 'enable' : 'disable'}); NOT_FOUND for an unknown user.`,
       args: { userName: t.arg.string({ required: true }) },
+      upstream: oneWrite,
       resolve: (_root, args, ctx) => {
         const userName = requiredText(args.userName, 'userName');
         return writeThenRead(ctx, userName, () => ctx.epmware().setUserEnabled(userName, enabled));

@@ -11,10 +11,13 @@ import {
   Group,
   isEnabled,
   isMention,
+  membershipCost,
   mention,
   User,
   type UserSource,
   userKey,
+  usersListCost,
+  usersLoadCost,
 } from './security-sources.ts';
 
 export { Group, User, type UserSource };
@@ -43,6 +46,7 @@ builder.node(User, {
     description: 'A Relay global id; stable across the spellings EPMware uses for the same user name',
     resolve: (user) => userKey(user),
   },
+  upstreamLoad: usersLoadCost,
   loadMany: async (keys, ctx) => {
     const users = await ctx.directory.users();
     return keys.map((key) => users.byKey.get(nameKey(key)) ?? null);
@@ -50,39 +54,48 @@ builder.node(User, {
   fields: (t) => ({
     userName: t.string({
       nullable: false,
+      // A mention's row is in the users list.
+      upstream: usersListCost,
       description: 'As the users list spells it',
       resolve: (user, _args, ctx) =>
         isMention(user) ? fromUserRow(ctx, user, (row) => row?.userName ?? user.mentionedAs) : user.userName,
     }),
     firstName: t.string({
       nullable: true,
+      upstream: usersListCost,
       resolve: (user, _args, ctx) => fromUserRow(ctx, user, firstNameOf),
     }),
     lastName: t.string({
       nullable: true,
+      upstream: usersListCost,
       resolve: (user, _args, ctx) => fromUserRow(ctx, user, lastNameOf),
     }),
     email: t.string({
       nullable: true,
+      upstream: usersListCost,
       resolve: (user, _args, ctx) => fromUserRow(ctx, user, emailOf),
     }),
     description: t.string({
       nullable: true,
+      upstream: usersListCost,
       resolve: (user, _args, ctx) => fromUserRow(ctx, user, descriptionOf),
     }),
     enabled: t.boolean({
       nullable: false,
+      upstream: usersListCost,
       description: 'EPMware enable = "Y" (false for a member missing from the users list)',
       resolve: (user, _args, ctx) => fromUserRow(ctx, user, isEnabled),
     }),
     userType: t.field({
       type: UserType,
       nullable: true,
+      upstream: usersListCost,
       resolve: (user, _args, ctx) => fromUserRow(ctx, user, userTypeOf),
     }),
     groups: t.field({
       type: [Group],
       nullable: false,
+      upstream: membershipCost('groups-of-user'),
       description: "The user's groups. Many users' groups cost one upstream call together.",
       resolve: (user, _args, ctx) =>
         ctx.directory.groupsOfNow(userKey(user)) ??
@@ -105,6 +118,7 @@ builder.queryField('user', (t) =>
     nullable: true,
     description: 'A user by name, case-insensitively; null when EPMware has no such user',
     args: { userName: t.arg.string({ required: true }) },
+    upstream: usersListCost,
     resolve: (_root, args, ctx) => findUser(ctx, args.userName),
   }),
 );
