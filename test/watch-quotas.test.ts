@@ -10,6 +10,7 @@
  */
 import type { Client as WsClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
 import { type Simulator, startSimulator } from '../src/simulator/index.ts';
 import { type Stack, startStack } from './harness.ts';
 import { watchTask } from './pollers-instances.ts';
@@ -31,6 +32,20 @@ import {
 } from './subscription-clients.ts';
 
 const HELD = '/service/api/task/get_status/held-*';
+
+describe('configuration', () => {
+  it('defaults 10,000 and 1,000; a bad value names its variable; the per-credential quota is capped by the cap', () => {
+    expect(loadConfig({})).toMatchObject({ maxWatchedTasks: 10_000, maxWatchedTasksPerCredential: 1_000 });
+    expect(loadConfig({ MAX_WATCHED_TASKS: '50' })).toMatchObject({
+      maxWatchedTasks: 50,
+      maxWatchedTasksPerCredential: 50,
+    });
+    expect(() => loadConfig({ MAX_WATCHED_TASKS: '0' })).toThrow(/^MAX_WATCHED_TASKS: /);
+    expect(() => loadConfig({ MAX_WATCHED_TASKS_PER_CREDENTIAL: 'many' })).toThrow(
+      /^MAX_WATCHED_TASKS_PER_CREDENTIAL: /,
+    );
+  });
+});
 
 /** One subscription's outcome so far: its first message (an update or an error's code) and whether it ended. */
 interface Watch {

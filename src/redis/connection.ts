@@ -107,7 +107,12 @@ export class RedisConnection {
           cause: `no answer to a PING within ${PROBE_TIMEOUT_MS} ms, the connection open (a stopped or overloaded Redis?)`,
         }),
       onMended: () => this.#setProblem(null),
-      onHopeless: () => client.disconnect(true),
+      // Both connections: a subscriber on the same dead socket would never hear another message (ioredis
+      // subscribes again after the reconnect; a message missed meanwhile is caught up by the next lease tick).
+      onHopeless: () => {
+        client.disconnect(true);
+        this.#subscriber?.disconnect(true);
+      },
     });
     client.onTimeout = () => this.#fuse.commandTimedOut();
     client.on('ready', () => void this.#checkUsable());
