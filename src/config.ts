@@ -43,6 +43,12 @@ export interface Config {
   redisKeyPrefix: string;
   /** GATEWAY_INSTANCES: how many instances split the budget while Redis is unreachable. */
   gatewayInstances: number;
+  /** REDIS_REQUIRED: not ready (/readyz 503) while Redis is down, instead of serving unshared. */
+  redisRequired: boolean;
+  /** MAX_WATCHED_TASKS: the most tasks this instance watches for subscribers at once. */
+  maxWatchedTasks: number;
+  /** MAX_WATCHED_TASKS_PER_CREDENTIAL: the most of those one credential may hold. */
+  maxWatchedTasksPerCredential: number;
   /** PERSISTED_DOCUMENTS, loaded and checked at start-up (empty when unset). */
   persistedDocuments: PersistedDocuments;
   /** PERSISTED_DOCUMENTS_ONLY: refuse every document that is not in the manifest (introspection excepted). */
@@ -249,8 +255,17 @@ function allowedHosts(env: Env, name: string): string[] | null {
     });
 }
 
+/** REDIS_REQUIRED without REDIS_URL could never be ready: surely a deployment mistake. */
+function redisRequired(env: Env, name: string, url: URL | null): boolean {
+  const required = boolean(env, name, false);
+  if (required && url === null) throw new ConfigError(name, 'needs REDIS_URL');
+  return required;
+}
+
 export function loadConfig(env: Env): Config {
   const manifest = persistedDocuments(env, 'PERSISTED_DOCUMENTS');
+  const redis = redisUrl(env, 'REDIS_URL');
+  const maxWatchedTasks = integer(env, 'MAX_WATCHED_TASKS', 10_000, { min: 1 });
   return {
     epmwareUrl: epmwareUrl(env, 'EPMWARE_URL'),
     simulatorRequested: read(env, 'EPMWARE_URL')?.toLowerCase() === SIMULATOR_URL_VALUE,
@@ -274,9 +289,16 @@ export function loadConfig(env: Env): Config {
     logLevel: logLevel(env, 'LOG_LEVEL'),
     trustProxy: boolean(env, 'TRUST_PROXY', false),
     maxUpstreamCallsPerOperation: integer(env, 'MAX_UPSTREAM_CALLS_PER_OPERATION', 50, { min: 1 }),
-    redisUrl: redisUrl(env, 'REDIS_URL'),
+    redisUrl: redis,
     redisKeyPrefix: keyPrefix(env, 'REDIS_KEY_PREFIX'),
     gatewayInstances: integer(env, 'GATEWAY_INSTANCES', 1, { min: 1 }),
+    redisRequired: redisRequired(env, 'REDIS_REQUIRED', redis),
+    maxWatchedTasks,
+    // At most the instance's cap: a larger per-credential quota would mean nothing.
+    maxWatchedTasksPerCredential: Math.min(
+      maxWatchedTasks,
+      integer(env, 'MAX_WATCHED_TASKS_PER_CREDENTIAL', 1_000, { min: 1 }),
+    ),
     persistedDocuments: manifest,
     persistedDocumentsOnly: persistedDocumentsOnly(env, 'PERSISTED_DOCUMENTS_ONLY', manifest),
     allowedHosts: allowedHosts(env, 'ALLOWED_HOSTS'),

@@ -71,6 +71,8 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     metrics,
     intervalMs: config.taskPollIntervalMs,
     redis,
+    maxPollers: config.maxWatchedTasks,
+    maxPollersPerCredential: config.maxWatchedTasksPerCredential,
     ...options.tasks,
   });
   const services: Services = { config, upstream, metrics, taskWatcher, logger, redis };

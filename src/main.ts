@@ -99,11 +99,16 @@ async function main(): Promise<void> {
     process.stdout.write(`Upstream: embedded EPMware simulator at ${config.epmwareUrl?.origin}\n`);
     process.stdout.write(`Demo token: ${demoToken}  (send "Authorization: Token ${demoToken}")\n`);
   } else {
-    if (probed && !probed.reachable) {
-      // Printed before the Upstream line, which ends the banner: whoever waits for it has seen the warning.
+    // Printed before the Upstream line, which ends the banner: whoever waits for it has seen the warning.
+    if (probed?.verdict === 'unreachable') {
       process.stdout.write(
         `Warning: EPMware at ${upstreamUrl?.href.replace(/\/$/, '')} cannot be reached (${probed.cause}); starting anyway, ` +
           'queries fail with UPSTREAM_UNAVAILABLE and /readyz answers 503 until it can\n',
+      );
+    } else if (probed?.verdict === 'not EPMware') {
+      process.stdout.write(
+        `Warning: EPMWARE_URL answers, but not as EPMware does (${probed.cause}): set it to the instance's base ` +
+          'URL (e.g. https://acme.epmwarecloud.com); starting anyway, /readyz answers 503 until it answers as EPMware\n',
       );
     }
     process.stdout.write(`Upstream: ${upstreamUrl?.href.replace(/\/$/, '')}\n`);
@@ -120,7 +125,9 @@ async function main(): Promise<void> {
       metrics: metricsUrl,
       upstream: config.epmwareUrl?.origin,
       simulator: Boolean(demoToken),
-      upstreamReachable: probed ? probed.reachable : undefined,
+      upstreamReachable: probed ? probed.verdict === 'epmware' : undefined,
+      upstreamProblem:
+        probed && probed.verdict !== 'epmware' ? `${probed.verdict}: ${probed.cause}` : undefined,
     },
     'gateway listening',
   );

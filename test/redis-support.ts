@@ -212,23 +212,33 @@ function freePort(): Promise<number> {
 /** A redis-server of the test's own, on a free port, which it may stop and start again on the same port. */
 export class PrivateRedis {
   #process: ChildProcess | null = null;
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    readonly password: string | undefined,
+  ) {}
 
-  /** A new redis-server on a free port, answering. */
-  static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort());
+  /** A new redis-server on a free port, answering (with `password`: requiring it). */
+  static async start(options: { password?: string } = {}): Promise<PrivateRedis> {
+    const redis = await PrivateRedis.reserve(options);
     await redis.start();
     return redis;
   }
 
+  /** A free port for a redis-server that is not started yet (a test starts it after the gateway). */
+  static async reserve(options: { password?: string } = {}): Promise<PrivateRedis> {
+    return new PrivateRedis(await freePort(), options.password);
+  }
+
   get url(): string {
-    return `redis://127.0.0.1:${this.port}/0`;
+    const auth = this.password === undefined ? '' : `:${encodeURIComponent(this.password)}@`;
+    return `redis://${auth}127.0.0.1:${this.port}/0`;
   }
 
   async start(): Promise<void> {
+    const auth = this.password === undefined ? [] : ['--requirepass', this.password];
     this.#process = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...auth],
       { stdio: 'ignore' },
     );
     for (let i = 0; i < 100; i++) {
@@ -236,6 +246,16 @@ export class PrivateRedis {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     throw new Error(`redis-server did not start on port ${this.port}`);
+  }
+
+  /** SIGSTOP: the process stops answering, its connections stay open (a wedged or frozen Redis). */
+  pause(): void {
+    this.#process?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT: it answers again, from where it stopped. */
+  resume(): void {
+    this.#process?.kill('SIGCONT');
   }
 
   /** SIGKILL: Redis goes away at once, as a crashed or unplugged one would. */

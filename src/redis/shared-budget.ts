@@ -335,13 +335,16 @@ export class SharedBudget implements Budget {
    */
   #permit(claim: BudgetClaim, windows: string[], member: string): Permit {
     let done = false;
-    const commands = this.#redis.commands;
+    const redis = this.#redis;
+    const commands = redis.commands;
     const mirror = this.#fallback.record(claim.credentialKey, this.#classes(claim));
     return {
       settle: () => {
         if (done) return;
         done = true;
         mirror.settle();
+        // Nothing is sent to a Redis that is down (the mirror keeps the count): the slot stays dated by its send.
+        if (!redis.isUp()) return;
         // Not awaited: the answer is already here. If it fails the slot stays dated by its send, a few ms early.
         commands
           .eval(SETTLE_SLOT, windows.length, ...windows, member)
@@ -351,6 +354,8 @@ export class SharedBudget implements Budget {
         if (done) return;
         done = true;
         mirror.cancel();
+        // While Redis is down the slot stays taken there until its window passes: on the safe side.
+        if (!redis.isUp()) return;
         const pipeline = commands.pipeline();
         for (const window of windows) pipeline.zrem(window, member);
         pipeline.exec().catch(() => this.#stateMetrics.fellBack('budget'));

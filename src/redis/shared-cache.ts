@@ -103,6 +103,8 @@ export class SharedCache implements AnswerCache {
       answer: undefined,
       store: (answer) => {
         this.#l1.set(l1Key, scope, answer);
+        // Redis went down while the read was out: keep the answer here only (L1 is cleared on the change anyway).
+        if (!this.#redis.isUp()) return;
         commands
           .set(entryKey, encode(answer), 'PX', this.#ttlMs)
           .catch(() => this.#stateMetrics.fellBack('cache'));

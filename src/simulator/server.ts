@@ -1,5 +1,5 @@
 // The request pipeline for /service/api, in the order upstream applies its checks:
-// record -> injected fault -> latency -> auth (401) -> rate limit (429) -> route (404/405)
+// record -> injected fault -> latency -> outside /service/api/ (404) -> auth (401) -> rate limit (429) -> route (404/405)
 // -> service down (503) -> handler.
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Fault, RecordedRequest } from './contract.ts';
@@ -12,6 +12,7 @@ import type { Simulation } from './simulation.ts';
 import { sendTruncated } from './truncation.ts';
 
 const CONTROL_PREFIX = '/__sim';
+const API_PREFIX = '/service/api/';
 
 export function createRequestListener(sim: Simulation): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -51,6 +52,13 @@ async function handle(sim: Simulation, req: IncomingMessage, res: ServerResponse
   const fault = sim.faults.take(method, path, entry.token, headerBytes(req));
   if (fault && !(await applyFault(sim, req, reply, fault))) return;
   if (sim.config.latencyMs > 0 && !(await sim.lifecycle.sleep(sim.config.latencyMs))) return;
+
+  // The API lives under /service/api: anything else (a base URL with a wrong path, such as /api/v2/service/api/…)
+  // is no endpoint at all, token or not. Within it, a missing token is a 401 before any route is looked at.
+  if (!path.startsWith(API_PREFIX)) {
+    sendError(reply, 404, `Resource not found: ${method} ${path}`);
+    return;
+  }
 
   const tenant = entry.token === null ? undefined : sim.tenants.get(entry.token);
   if (!tenant || entry.token === null) {

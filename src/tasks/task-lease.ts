@@ -131,7 +131,13 @@ export class TaskLease {
     return this.#timing.leaseTtlMs;
   }
 
+  /** Nothing is sent to a Redis that is down (unreachable, or not answering): callers fall back at once. */
+  #ensureUp(): void {
+    if (!this.#redis.isUp()) throw new Error('redis is down');
+  }
+
   async tick(knownVersion: number): Promise<LeaseTick> {
+    this.#ensureUp();
     const { leaseTtlMs, lastTtlMs } = this.#timing;
     const reply = await runScript(
       this.#redis.commands,
@@ -150,6 +156,7 @@ export class TaskLease {
 
   /** The new version, or -1 when this instance no longer holds the lease (nothing was written). */
   async publish(task: EpmTaskStatus, final: boolean): Promise<number> {
+    this.#ensureUp();
     const reply = await runScript(
       this.#redis.commands,
       PUBLISH,
@@ -161,6 +168,7 @@ export class TaskLease {
 
   /** Drops the lease if this instance holds it, telling the others why (`released`, or the error that ended it). */
   async release(event: Exclude<TaskEvent, { kind: 'status' }>): Promise<void> {
+    this.#ensureUp();
     await runScript(
       this.#redis.commands,
       RELEASE,

@@ -5,9 +5,12 @@
  * instance holds the task's lease. Each subscriber gets its own stream, a Repeater that leaves its feed when the
  * subscriber goes away.
  *
- * The registry is bounded: at most `maxPollers` tasks watched at once (default 10,000); a watch that would need
- * one more is refused with RATE_LIMITED before anything is polled. (The per-socket cap lives in the WebSocket
- * transport; an SSE request carries one subscription, so this cap covers SSE.)
+ * The registry is bounded (watch-quota.ts): at most MAX_WATCHED_TASKS tasks watched at once, and at most
+ * MAX_WATCHED_TASKS_PER_CREDENTIAL of them for one credential, so one token cannot fill the instance and refuse
+ * everyone else; a watch that would need one more task is refused with RATE_LIMITED before anything is polled.
+ * A watch of an unknown task ends with NOT_FOUND at its first poll's 404, and its feed stops then, giving its
+ * slot back at once. (The per-socket cap lives in the WebSocket transport; an SSE request carries one
+ * subscription, so these caps cover SSE.)
  */
 import { randomUUID } from 'node:crypto';
 import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
@@ -23,20 +26,26 @@ import { TaskFanout } from './task-fanout.ts';
 import { TaskLease } from './task-lease.ts';
 import { type TaskFeed, TaskPoller } from './task-poller.ts';
 import type { TaskSubscriber } from './task-subscribers.ts';
+import { WatchQuota } from './watch-quota.ts';
 
 /** What a watch yields: the task (first as it is now, then after each change), or the error that ended it. */
 export type TaskUpdate = EpmTaskStatus | Error;
 
-/** Tasks watched at once per instance, whatever the number of subscribers (issue #11: ~27 KB each). */
+/** Tasks watched at once per instance, whatever the number of subscribers (issue #11: ~27 KB each). The
+ * gateway passes MAX_WATCHED_TASKS, whose default this is. */
 export const DEFAULT_MAX_POLLERS = 10_000;
+/** Of those, the most one credential may hold: MAX_WATCHED_TASKS_PER_CREDENTIAL's default. */
+export const DEFAULT_MAX_POLLERS_PER_CREDENTIAL = 1_000;
 
 export interface TaskWatcherTuning {
   /** Default: 8 intervals. */
   maxBackoffMs?: number;
   /** Default: max(10 intervals, 30 s). */
   failureBudgetMs?: number;
-  /** Tasks watched at once on this instance; default DEFAULT_MAX_POLLERS. */
+  /** Tasks watched at once on this instance (MAX_WATCHED_TASKS); default DEFAULT_MAX_POLLERS. */
   maxPollers?: number;
+  /** Of those, the most one credential may hold (MAX_WATCHED_TASKS_PER_CREDENTIAL); capped by maxPollers. */
+  maxPollersPerCredential?: number;
 }
 
 export interface TaskWatcherOptions extends TaskWatcherTuning {
@@ -51,6 +60,7 @@ export interface TaskWatcherOptions extends TaskWatcherTuning {
 export class TaskWatcher {
   readonly #options: Required<TaskWatcherOptions>;
   readonly #feeds = new Map<string, TaskFeed>();
+  readonly #quota: WatchQuota;
   readonly #roles = new Map<PollerRole, number>();
   readonly #fanout: TaskFanout | null;
   readonly #instanceId = randomUUID();
@@ -65,8 +75,13 @@ export class TaskWatcher {
       maxBackoffMs: options.maxBackoffMs ?? 8 * intervalMs,
       failureBudgetMs: options.failureBudgetMs ?? Math.max(10 * intervalMs, 30_000),
       maxPollers: options.maxPollers ?? DEFAULT_MAX_POLLERS,
+      maxPollersPerCredential: options.maxPollersPerCredential ?? DEFAULT_MAX_POLLERS_PER_CREDENTIAL,
     };
-    const { redis } = this.#options;
+    const { redis, maxPollers, maxPollersPerCredential } = this.#options;
+    this.#quota = new WatchQuota({
+      maxTasks: maxPollers,
+      maxPerCredential: Math.min(maxPollers, maxPollersPerCredential),
+    });
     this.#fanout = redis ? new TaskFanout(redis) : null;
     // Redis came back (or went): every shared feed decides at once whether it polls, instead of at its next tick.
     this.#unlisten =
@@ -78,6 +93,11 @@ export class TaskWatcher {
   /** Tasks watched on this instance now (one feed per credential and task). */
   get pollerCount(): number {
     return this.#feeds.size;
+  }
+
+  /** Credentials watching at least one task here (the per-credential bookkeeping's size). */
+  get watchingCredentials(): number {
+    return this.#quota.credentials;
   }
 
   /** Of those, how many poll EPMware from here (with Redis: the leases held, plus any solo while it is away). */
@@ -106,13 +126,14 @@ export class TaskWatcher {
 
   /**
    * One subscriber's stream. It polls nothing until first pulled; returning it (client unsubscribed or
-   * disconnected) leaves the feed, which stops with its last subscriber. Over the poller cap it throws
+   * disconnected) leaves the feed, which stops with its last subscriber. Over either quota it throws
    * RATE_LIMITED at once, so the client gets an error instead of a stream.
    */
   watch(credential: Credential, taskId: string): Repeater<TaskUpdate> {
     const key = `${credential.fingerprint}\u0000${taskId}`;
-    if (!this.#closed && !this.#feeds.has(key) && this.#feeds.size >= this.#options.maxPollers) {
-      throw this.#overCap();
+    if (!this.#closed && !this.#feeds.has(key)) {
+      const refusal = this.#quota.refusal(credential.fingerprint);
+      if (refusal) throw refusal;
     }
     // A sliding buffer of one: a slow client gets the newest progress, never a backlog of stale ones.
     return new Repeater<TaskUpdate>(async (push, stop) => {
@@ -126,8 +147,8 @@ export class TaskWatcher {
       };
       // Checked again: many streams may have been handed out before the first of them was pulled.
       const feed = this.#feedFor(key, credential, taskId);
-      if (!feed) {
-        void push(this.#overCap());
+      if (feed instanceof GatewayError) {
+        void push(feed);
         return stop();
       }
       const { activeSubscriptions } = this.#options.metrics;
@@ -150,20 +171,20 @@ export class TaskWatcher {
     await new Promise((resolve) => setImmediate(resolve));
   }
 
-  #overCap(): GatewayError {
-    return new GatewayError(
-      'RATE_LIMITED',
-      `This gateway is watching ${this.#options.maxPollers} tasks, its limit: try again when a watch ends`,
-    );
-  }
-
-  #feedFor(key: string, credential: Credential, taskId: string): TaskFeed | undefined {
+  /** The task's running feed, a new one, or the refusal when a new one is over a quota. */
+  #feedFor(key: string, credential: Credential, taskId: string): TaskFeed | GatewayError {
     const running = this.#feeds.get(key);
     if (running && !running.stopped) return running;
-    if (this.#feeds.size >= this.#options.maxPollers) return undefined;
+    const { fingerprint } = credential;
+    const refusal = this.#quota.refusal(fingerprint);
+    if (refusal) return refusal;
     const { metrics } = this.#options;
+    this.#quota.take(fingerprint);
+    // Called once, when the feed stops for good (last subscriber gone, final status, or the error that ended
+    // it, such as the 404 of an unknown task): its slot is free from then on.
     const onStop = () => {
       if (this.#feeds.get(key) === feed) this.#feeds.delete(key);
+      this.#quota.release(fingerprint);
       metrics.activePollers.dec();
     };
     const feed = this.#fanout
