@@ -15,6 +15,8 @@ export interface Config {
   epmwareToken: string | null;
   port: number;
   host: string;
+  /** SHUTDOWN_DRAIN_MS: after SIGTERM, how long /readyz answers 503 while everything is still served. */
+  shutdownDrainMs: number;
   /** METRICS_PORT: /metrics (and the health routes) on a port of their own, which the load balancer does not
    * expose; /metrics then answers 404 on the public port. null: everything on PORT. */
   metricsPort: number | null;
@@ -272,6 +274,7 @@ export function loadConfig(env: Env): Config {
     epmwareToken: read(env, 'EPMWARE_TOKEN') ?? null,
     port: integer(env, 'PORT', 4000, { min: 0, max: 65_535 }),
     host: host(env, 'HOST'),
+    shutdownDrainMs: integer(env, 'SHUTDOWN_DRAIN_MS', 5_000, { min: 0 }),
     metricsPort:
       read(env, 'METRICS_PORT') === undefined
         ? null

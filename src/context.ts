@@ -33,6 +33,8 @@ export interface Services {
   taskWatcher: TaskWatcher;
   /** REDIS_URL's connection (null without it): state shared with the other instances. */
   redis: RedisConnection | null;
+  /** Set once SIGTERM starts the drain: /readyz answers 503 while everything else is still served. */
+  lifecycle: { draining: boolean };
 }
 
 export interface Context {

@@ -26,6 +26,7 @@ import { handleOperations } from './routes/operations.ts';
 import { handleReport, REPORT_ROUTE } from './routes/reports.ts';
 import { schema } from './schema/index.ts';
 import { TaskWatcher, type TaskWatcherTuning } from './tasks/task-watcher.ts';
+import { EventStreams } from './transports/event-streams.ts';
 import { attachWebSocket } from './transports/websocket.ts';
 import { UpstreamClient, type UpstreamTuning } from './upstream/client.ts';
 
@@ -46,6 +47,9 @@ export interface Gateway {
   metricsServer: Server | null;
   services: Services;
   listen(port?: number, host?: string): Promise<URL>;
+  /** SIGTERM's first step: /readyz answers 503 from now on; everything else is still served. */
+  drain(): void;
+  /** Stops accepting, ends subscriptions without `complete`, lets requests in flight finish, closes the rest. */
   close(): Promise<void>;
 }
 
@@ -75,7 +79,9 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     maxPollersPerCredential: config.maxWatchedTasksPerCredential,
     ...options.tasks,
   });
-  const services: Services = { config, upstream, metrics, taskWatcher, logger, redis };
+  const lifecycle = { draining: false };
+  const services: Services = { config, upstream, metrics, taskWatcher, logger, redis, lifecycle };
+  const eventStreams = new EventStreams();
 
   const yoga = createYoga<GraphQLServerContext, Context>({
     schema,
@@ -104,6 +110,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
       template: '/graphql',
       handle(req, res, { requestId, info }) {
         if (isGraphiQLPageRequest(req)) return serveGraphiQLPage(req, res);
+        eventStreams.track(req, res);
         return yoga(req, res, { requestId, requestInfo: info });
       },
     },
@@ -169,13 +176,20 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
       if (metricsServer) await listenOn(metricsServer, config.metricsPort ?? 0, host);
       return new URL('/graphql', await listenOn(server, port, host));
     },
+    drain() {
+      lifecycle.draining = true;
+    },
     async close() {
-      // Stop accepting first; then end what is long-lived (subscriptions); then wait for in-flight requests, and
-      // only then close the upstream pool they use. main.ts bounds the whole by a deadline.
+      lifecycle.draining = true;
+      // Stop accepting first. Then end what is long-lived (subscriptions) without `complete`: a WebSocket closes
+      // with 1012 and an SSE stream is cut, so that clients reconnect (to another instance) and get their task's
+      // current status at once; a subscription completes only at its task's terminal state. Then wait for the
+      // requests in flight, and only then close the upstream pool they use. main.ts bounds the whole by a deadline.
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Subscribers get `complete` and pollers stop before any socket goes away.
-      await taskWatcher.close();
       await webSocket.close();
+      eventStreams.cut();
+      // Pollers stop; a watch no transport holds any more ends here.
+      await taskWatcher.close();
       // A keep-alive connection that finishes its last request after close() began would otherwise linger.
       const sweep = setInterval(() => server.closeIdleConnections(), 100);
       server.closeIdleConnections();

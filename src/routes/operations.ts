@@ -93,6 +93,11 @@ export async function handleOperations(
     return true;
   }
   if (path === '/readyz') {
+    // Draining after SIGTERM: everything is still served, but the load balancer must send new work elsewhere.
+    if (services.lifecycle.draining) {
+      sendJson(res, 503, { status: 'shutting down' });
+      return true;
+    }
     const { ready, ...details } = await readiness(services);
     sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', ...details });
     return true;
