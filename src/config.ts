@@ -244,3 +244,23 @@ export function loadConfig(env: Env): Config {
     persistedDocumentsOnly: persistedDocumentsOnly(env, 'PERSISTED_DOCUMENTS_ONLY', manifest),
   };
 }
+
+/**
+ * Every variable loadConfig reads, found by running it once over an environment that records each name it is
+ * asked for: the one list, which cannot drift from the readers above. The deployment files (deploy/) are checked
+ * against it. A variable read only when another one is set would be missed, so each reader reads unconditionally.
+ */
+export const CONFIG_VARIABLES: readonly string[] = (() => {
+  const names = new Set<string>();
+  const recorder = new Proxy<Env>(
+    {},
+    {
+      get(_target, name) {
+        if (typeof name === 'string') names.add(name);
+        return undefined;
+      },
+    },
+  );
+  loadConfig(recorder);
+  return [...names];
+})();
