@@ -307,3 +307,23 @@ export function loadConfig(env: Env): Config {
     allowedHosts: allowedHosts(env, 'ALLOWED_HOSTS'),
   };
 }
+
+/**
+ * Every variable loadConfig reads, found by running it once over an environment that records each name it is
+ * asked for: the one list, which cannot drift from the readers above. The deployment files (deploy/) are checked
+ * against it. A variable read only when another one is set would be missed, so each reader reads unconditionally.
+ */
+export const CONFIG_VARIABLES: readonly string[] = (() => {
+  const names = new Set<string>();
+  const recorder = new Proxy<Env>(
+    {},
+    {
+      get(_target, name) {
+        if (typeof name === 'string') names.add(name);
+        return undefined;
+      },
+    },
+  );
+  loadConfig(recorder);
+  return [...names];
+})();
