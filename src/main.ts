@@ -58,6 +58,8 @@ function listenProblem(error: unknown, config: Config): string | undefined {
 }
 
 async function main(): Promise<void> {
+  // A closed stdout (the reader of a pipe went away) must not stop the gateway: the banner is then lost, nothing else.
+  process.stdout.on('error', () => {});
   let config = configuration();
 
   // Tracing starts before the gateway is built (its plugin is part of it); without an OTLP endpoint no
@@ -143,16 +145,35 @@ async function main(): Promise<void> {
     setTimeout(() => void warmGraphiQLAssets().catch(() => undefined), 5_000).unref();
   }
 
-  let stopping = false;
+  // SIGTERM (an orchestrator, a load balancer's deploy): drain first. /readyz answers 503 at once while everything
+  // is still served for SHUTDOWN_DRAIN_MS, so the load balancer's checks take this instance out before its listener
+  // closes; then close. SIGINT (Ctrl-C at a terminal), or a second signal during the drain, closes at once.
+  let stopping: 'draining' | 'closing' | undefined;
+  let endDrain: () => void = () => {};
   const shutdown = async (signal: NodeJS.Signals) => {
+    if (stopping === 'draining') return endDrain();
     if (stopping) return;
-    stopping = true;
-    logger.info({ signal, graceMs: SHUTDOWN_GRACE_MS }, 'shutting down: finishing in-flight work');
+    const drainMs = signal === 'SIGTERM' ? config.shutdownDrainMs : 0;
+    const graceMs = drainMs + SHUTDOWN_GRACE_MS;
     const deadline = setTimeout(() => {
-      logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown deadline passed: closing remaining connections');
+      logger.warn({ graceMs }, 'shutdown deadline passed: closing remaining connections');
       gateway.server.closeAllConnections();
       process.exit(1);
-    }, SHUTDOWN_GRACE_MS);
+    }, graceMs);
+    if (drainMs > 0) {
+      stopping = 'draining';
+      gateway.drain();
+      logger.info(
+        { signal, drainMs },
+        'draining: /readyz answers 503, everything else is served until the drain ends',
+      );
+      await new Promise<void>((resolve) => {
+        endDrain = resolve;
+        setTimeout(resolve, drainMs);
+      });
+    }
+    stopping = 'closing';
+    logger.info({ signal, graceMs: SHUTDOWN_GRACE_MS }, 'shutting down: finishing in-flight work');
     try {
       await gateway.close();
       await tracing?.stopTracing();

@@ -40,7 +40,8 @@ export const BUILT_ENTRY = ['dist/main.js'];
 function environment(env: Record<string, string>): NodeJS.ProcessEnv {
   const base: NodeJS.ProcessEnv = { ...process.env };
   for (const name of CLEARED_VARIABLES) delete base[name];
-  return { ...base, PORT: '0', ...env };
+  // No drain unless a test asks for one: stopping a test's gateway should not wait SHUTDOWN_DRAIN_MS.
+  return { ...base, PORT: '0', SHUTDOWN_DRAIN_MS: '0', ...env };
 }
 
 export interface Exit {

@@ -5,6 +5,7 @@
  */
 import { pino } from 'pino';
 import type { LogLevel } from '../config.ts';
+import { stdoutLines } from './stdout-lines.ts';
 
 export type Logger = pino.Logger;
 
@@ -36,8 +37,9 @@ export function createLogger(level: LogLevel, destination?: LogDestination): Log
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     },
-    // Synchronous stdout by default: a line written just before a shutdown's exit is not lost.
-    destination ?? pino.destination(1),
+    // Synchronous stdout by default: a line written just before a shutdown's exit is not lost, and a closed
+    // stdout never holds the process (stdout-lines.ts).
+    destination ?? stdoutLines(),
   );
 }
 

@@ -40,8 +40,10 @@ const MAX_MESSAGE_BYTES = 1024 * 1024;
  * Beyond it an operation is answered RATE_LIMITED and the socket stays open for the others.
  */
 export const MAX_OPERATIONS_PER_SOCKET = 100;
-/** How long close() waits for clients to see `complete` and then the close frame. */
+/** How long close() waits for clients to answer the close frame before it drops their sockets. */
 const SHUTDOWN_GRACE_MS = 1_000;
+/** RFC 6455's "Service Restart": the client may reconnect (graphql-ws retries it). */
+const CLOSE_SERVICE_RESTART = 1012;
 
 export function attachWebSocket(server: Server, yoga: Yoga, services: Services): WebSocketTransport {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
@@ -177,15 +179,10 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
   return {
     async close() {
       server.off('upgrade', onUpgrade);
-      // Operations still open (the task watcher has already completed its own) end now, so every client is
-      // sent `complete` before the close frame.
-      for (const ctx of connections) {
-        for (const operation of Object.values(ctx.subscriptions)) {
-          if (operation && 'return' in operation) void operation.return(undefined);
-        }
-      }
-      await until(() => [...connections].every((ctx) => Object.keys(ctx.subscriptions).length === 0));
-      for (const ws of wss.clients) ws.close(1001, 'Going away');
+      // 1012 (service restart) with no `complete` before it: a graphql-ws client with retries reconnects (to another
+      // instance, behind a load balancer) and resubscribes, getting its task's current status at once; `complete`
+      // would have told it the task was over. graphql-ws returns each operation's stream as its socket closes.
+      for (const ws of wss.clients) ws.close(CLOSE_SERVICE_RESTART, 'Service restart: reconnect');
       await until(() => wss.clients.size === 0);
       for (const ws of wss.clients) ws.terminate();
       await graphqlWs.dispose();
