@@ -12,6 +12,7 @@ import { GRAPHIQL_ASSET_PREFIX, graphiqlOptions } from './graphiql.ts';
 import { createLogger, type LogDestination, yogaLogger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
 import { traceRoute } from './observability/tracing.ts';
+import { isODataPath, odataHandler } from './odata/route.ts';
 import { corsPolicy } from './plugins/cors.ts';
 import { gatewayPlugins } from './plugins/index.ts';
 import { logHttpExchange, REQUEST_ID_HEADER, requestIdFrom } from './plugins/request-logging.ts';
@@ -106,6 +107,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
   const serveGraphiQLPage = graphiqlPage(
     graphiqlOptions(options.demoToken ? { token: options.demoToken } : undefined),
   );
+  const serveOData = odataHandler(services, schema);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
@@ -128,6 +130,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
         handleReport(report, req, res, services, async (request) => yoga.fetch(request, { requestId })),
       );
     }
+    if (isODataPath(path)) return void traceRoute('/odata', req, res, () => serveOData(req, res, requestId));
     void handleOperations(path, req, res, services).then((handled) => {
       if (!handled) sendJson(res, 404, { code: 'NOT_FOUND', message: `No route for ${req.method} ${path}` });
     });
