@@ -6,15 +6,7 @@
  * the names that differ from the graph (an execution's `name` is `deploymentName` / `exportName`), the leading
  * order of properties, and Int64 where a GraphQL Float holds whole numbers past 2^31.
  */
-import {
-  type GraphQLField,
-  type GraphQLSchema,
-  getNamedType,
-  isEnumType,
-  isNonNullType,
-  isObjectType,
-  isScalarType,
-} from 'graphql';
+import type { GraphQLField, GraphQLObjectType, GraphQLSchema } from 'graphql';
 
 export type EdmType =
   | 'Edm.String'
@@ -85,23 +77,44 @@ interface Derivation {
   leading: readonly string[];
 }
 
-/** The scalar (and enum) fields of a GraphQL object type as Edm properties; the Relay global `id` is left out. */
+// Duck-typed rather than graphql's isObjectType & co.: their instanceof checks fail when the schema was built by
+// another copy of graphql (vitest loads the ESM build next to Pothos' CommonJS one; see demand/field-costs.ts).
+function kindOf(type: unknown): string {
+  return Object.prototype.toString.call(type).slice(8, -1);
+}
+
+/** A field's type unwrapped: its named type, and whether the outermost wrapper is non-null; undefined for a list. */
+function scalarShape(
+  field: GraphQLField<unknown, unknown>,
+): { named: string; kind: string; nonNull: boolean } | undefined {
+  let type: unknown = field.type;
+  const nonNull = kindOf(type) === 'GraphQLNonNull';
+  if (nonNull) type = (type as { ofType: unknown }).ofType;
+  if (kindOf(type) === 'GraphQLList') return undefined;
+  return { named: (type as { name: string }).name, kind: kindOf(type), nonNull };
+}
+
+/**
+ * The scalar (and enum) fields of a GraphQL object type as Edm properties: single values only (a list is no
+ * column), fields without required arguments; the Relay global `id` is left out.
+ */
 export function scalarProperties(schema: GraphQLSchema, derivation: Derivation): EdmProperty[] {
   const type = schema.getType(derivation.graphqlType);
-  if (!isObjectType(type)) throw new Error(`The schema has no object type ${derivation.graphqlType}`);
+  if (kindOf(type) !== 'GraphQLObjectType')
+    throw new Error(`The schema has no object type ${derivation.graphqlType}`);
   const properties: EdmProperty[] = [];
-  for (const field of Object.values(type.getFields()) as GraphQLField<unknown, unknown>[]) {
-    if (field.name === 'id' || field.args.some((arg) => isNonNullType(arg.type))) continue;
-    const named = getNamedType(field.type);
+  for (const field of Object.values((type as GraphQLObjectType).getFields())) {
+    if (field.name === 'id' || field.args.some((arg) => kindOf(arg.type) === 'GraphQLNonNull')) continue;
+    const shape = scalarShape(field);
     let edm: EdmType | undefined;
-    if (isEnumType(named)) edm = 'Edm.String';
-    else if (isScalarType(named)) edm = EDM_OF_SCALAR[named.name];
-    if (!edm) continue;
+    if (shape?.kind === 'GraphQLEnumType') edm = 'Edm.String';
+    else if (shape?.kind === 'GraphQLScalarType') edm = EDM_OF_SCALAR[shape.named];
+    if (!shape || !edm) continue;
     const name = derivation.renamed?.[field.name] ?? field.name;
     properties.push({
       name,
       type: derivation.types?.[name] ?? edm,
-      nullable: !isNonNullType(field.type),
+      nullable: !shape.nonNull,
       field: field.name,
     });
   }

@@ -18,7 +18,7 @@ import { comparable, type Row } from './filter.ts';
 import type { EdmProperty, EntitySet } from './model.ts';
 import type { OrderKey } from './query.ts';
 
-type SortValue = string | number | boolean | null;
+export type SortValue = string | number | boolean | null;
 
 export const MAX_PAGE_SIZE = 1000;
 
@@ -66,7 +66,8 @@ function encodeToken(keys: readonly OrderKey[], tuple: readonly SortValue[]): st
   return Buffer.from(JSON.stringify({ o: signatureOf(keys), k: tuple })).toString('base64url');
 }
 
-function decodeToken(keys: readonly OrderKey[], token: string): SortValue[] {
+/** The position a $skiptoken holds, checked against the order it must have been made for (before any upstream call). */
+export function decodeSkipToken(keys: readonly OrderKey[], token: string): SortValue[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
@@ -88,15 +89,20 @@ function decodeToken(keys: readonly OrderKey[], token: string): SortValue[] {
 }
 
 /**
- * One page of the matching rows: sorted, after the skip token's position (or past $skip rows on the first page),
+ * One page of the matching rows: sorted, after the skip token's position (decodeSkipToken) (or past $skip rows on the first page),
  * at most `size` rows and at most `remaining` ($top less what earlier pages gave).
  */
 export function pageOf(
   rows: readonly Row[],
   keys: readonly OrderKey[],
-  options: { skipToken: string | undefined; skip: number; size: number; remaining: number | undefined },
+  options: {
+    after: readonly SortValue[] | undefined;
+    skip: number;
+    size: number;
+    remaining: number | undefined;
+  },
 ): Page {
-  const after = options.skipToken === undefined ? undefined : decodeToken(keys, options.skipToken);
+  const { after } = options;
   const sorted = rows
     .map((row) => ({ row, tuple: tupleOf(keys, row) }))
     .sort((a, b) => compareTuples(keys, a.tuple, b.tuple));

@@ -18,8 +18,8 @@ import { pinnedValues } from './filter.ts';
 import { keyLookup } from './keys.ts';
 import { metadataDocument, serviceDocument } from './metadata.ts';
 import { type EntitySet, entityModel, isEntitySetName } from './model.ts';
-import { MAX_PAGE_SIZE, pageOf, sortKeys } from './paging.ts';
-import { parseQuery, type QueryPlan } from './query.ts';
+import { decodeSkipToken, MAX_PAGE_SIZE, pageOf, type SortValue, sortKeys } from './paging.ts';
+import { type OrderKey, parseQuery, type QueryPlan } from './query.ts';
 import { MethodNotAllowed, NotImplemented } from './refusals.ts';
 import { PRIVATE, sendError, sendJson, sendText } from './respond.ts';
 import { executionRows, listedRows } from './sources.ts';
@@ -67,6 +67,8 @@ export function odataHandler(services: Services, schema: GraphQLSchema): ODataHa
       const plan = parseQuery(url.searchParams, set);
       const key = match[2] === undefined ? undefined : keyLookup(set, match[2]);
       if (key && match[3]) throw new InputError('$count counts a collection, not one entity');
+      const order = sortKeys(set, plan.orderBy);
+      const after = plan.skipToken === undefined ? undefined : decodeSkipToken(order, plan.skipToken);
 
       const rows = await rowsOf(services, schema, ctx, set, plan, key?.pinned);
       const matching = plan.filter ? rows.filter(plan.filter.predicate) : rows;
@@ -83,7 +85,7 @@ export function odataHandler(services: Services, schema: GraphQLSchema): ODataHa
           PRIVATE,
         );
       }
-      sendPage(req, res, set, plan, matching, serviceRoot);
+      sendPage(req, res, { set, plan, order, after }, matching, serviceRoot);
     } catch (error) {
       sendError(res, error, services.logger);
     }
@@ -174,17 +176,23 @@ function preferredPageSize(req: IncomingMessage): number | undefined {
   return size !== undefined && size > 0 ? Math.min(size, MAX_PAGE_SIZE) : undefined;
 }
 
+interface Paging {
+  set: EntitySet;
+  plan: QueryPlan;
+  order: readonly OrderKey[];
+  after: readonly SortValue[] | undefined;
+}
+
 function sendPage(
   req: IncomingMessage,
   res: ServerResponse,
-  set: EntitySet,
-  plan: QueryPlan,
+  { set, plan, order, after }: Paging,
   matching: readonly Row[],
   serviceRoot: string,
 ): void {
   const preferred = preferredPageSize(req);
-  const page = pageOf(matching, sortKeys(set, plan.orderBy), {
-    skipToken: plan.skipToken,
+  const page = pageOf(matching, order, {
+    after,
     skip: plan.skip,
     size: preferred ?? MAX_PAGE_SIZE,
     remaining: plan.top,
