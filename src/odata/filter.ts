@@ -76,9 +76,42 @@ export function compileFilter(
       `$filter does not parse${at ? ` near character ${Number(at) + 1}` : ''}; it may use ${SUPPORTED}`,
     );
   }
+  tree = withNotBindingTightly(tree);
   const compiled = new FilterCompiler(set, lists).compile(tree);
   if (compiled.type !== 'boolean') throw new InputError('$filter must be a condition (true or false)');
   return { predicate: (row) => compiled.evaluate(row) === true, tree, lists };
+}
+
+/**
+ * @odata/parser reads `not A and B` as `not (A and B)`; OData's precedence table binds `not` tighter than `and` and
+ * `or` (and the parser already ranks `and` above `or`), so an unparenthesized and/or under a `not` is rotated:
+ * `not (A op B)` -> `(not A) op B`, down the left spine. Parenthesized operands (`not (A and B)`) stay as written.
+ */
+function withNotBindingTightly(token: ParsedToken): ParsedToken {
+  const value = token.value as { left?: ParsedToken; right?: ParsedToken } | ParsedToken | null;
+  switch (token.type) {
+    case 'AndExpression':
+    case 'OrExpression': {
+      const { left, right } = value as { left: ParsedToken; right: ParsedToken };
+      return { ...token, value: { left: withNotBindingTightly(left), right: withNotBindingTightly(right) } };
+    }
+    case 'BoolParenExpression':
+    case 'CommonExpression':
+      return { ...token, value: withNotBindingTightly(value as ParsedToken) };
+    case 'NotExpression': {
+      const operand = value as ParsedToken;
+      if (operand.type === 'AndExpression' || operand.type === 'OrExpression') {
+        const { left, right } = operand.value as { left: ParsedToken; right: ParsedToken };
+        return withNotBindingTightly({
+          ...operand,
+          value: { left: { ...token, value: left, raw: `not ${left.raw}` }, right },
+        });
+      }
+      return { ...token, value: withNotBindingTightly(operand) };
+    }
+    default:
+      return token;
+  }
 }
 
 class FilterCompiler {
