@@ -44,7 +44,14 @@ interface Collection {
 interface Single {
   query(): Promise<Response<Record<string, unknown>>>;
 }
-type Service = Record<string, (id?: unknown) => Collection & Single>;
+type SetService = (id?: unknown) => Collection & Single;
+interface Service {
+  Users: SetService;
+  Groups: SetService;
+  Memberships: SetService;
+  DeploymentExecutions: SetService;
+  ExportExecutions: SetService;
+}
 
 async function generatedService(): Promise<Service> {
   const metadata = await odata(stack, '/odata/$metadata', { authorization: null });

@@ -57,7 +57,8 @@ describe('server-driven paging', () => {
     expect(byEmail.entities).toHaveLength(2500);
     expect(new Set(byEmail.entities.map((u) => u.userName)).size).toBe(2500);
     // Descending by code unit (nulls last), as the keyset compares.
-    for (let i = 1; i < emails.length; i++) expect(emails[i - 1] >= emails[i]).toBe(true);
+    for (let i = 1; i < emails.length; i++)
+      expect((emails[i - 1] as string) >= (emails[i] as string)).toBe(true);
   });
 
   it('users added between pages: every user present throughout appears exactly once', async () => {
