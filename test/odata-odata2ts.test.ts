@@ -44,7 +44,7 @@ interface Collection {
 interface Single {
   query(): Promise<Response<Record<string, unknown>>>;
 }
-type SetService = (id?: unknown) => Collection & Single;
+type SetService = ((id: unknown) => Single) & (() => Collection);
 interface Service {
   Users: SetService;
   Groups: SetService;
