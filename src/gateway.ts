@@ -25,7 +25,7 @@ import {
 } from './routes/export-download.ts';
 import { graphiqlPage, isGraphiQLPageRequest, serveGraphiQLAsset } from './routes/graphiql.ts';
 import { handleOperations } from './routes/operations.ts';
-import { handleReport, REPORT_ROUTE, reportRouteTemplate } from './routes/reports.ts';
+import { REPORT_ROUTE, reportRouteTemplate, reportsHandler } from './routes/reports.ts';
 import { sendJson } from './routes/respond.ts';
 import { schema } from './schema/index.ts';
 import { TaskWatcher, type TaskWatcherTuning } from './tasks/task-watcher.ts';
@@ -108,6 +108,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     graphiqlOptions(options.demoToken ? { token: options.demoToken } : undefined),
   );
   const serveOData = odataHandler(services, schema);
+  const serveReports = reportsHandler(services, schema);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
@@ -126,8 +127,11 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     const report = REPORT_ROUTE.exec(path);
     if (report) {
       // The report's query runs through Yoga inside the route's span: Yoga's request span is its child.
+      // trustedReport: the report's own queries (built in, or a manifest query paged) pass PERSISTED_DOCUMENTS_ONLY.
       return void traceRoute(reportRouteTemplate(report), req, res, () =>
-        handleReport(report, req, res, services, async (request) => yoga.fetch(request, { requestId })),
+        serveReports(report, req, res, async (request) =>
+          yoga.fetch(request, { requestId, trustedReport: true }),
+        ),
       );
     }
     if (isODataPath(path)) return void traceRoute('/odata', req, res, () => serveOData(req, res, requestId));
