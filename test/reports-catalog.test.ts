@@ -119,7 +119,7 @@ describe('the built-in reports', () => {
       source: 'manifest',
       csv: `${stack.origin}/reports/AccessReviewReport.csv`,
     });
-    expect([...(access?.columns as string[])].sort()).toEqual(
+    expect([...((access?.columns ?? []) as string[])].sort()).toEqual(
       ['userName', 'firstName', 'lastName', 'email', 'enabled', 'userType', 'groups.name'].sort(),
     );
     expect(access?.variables).toEqual(
