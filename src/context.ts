@@ -59,6 +59,8 @@ export interface Context {
 export interface GraphQLServerContext {
   requestId: string;
   requestInfo: RequestInfo;
+  /** A report's own query (routes/reports.ts): passes PERSISTED_DOCUMENTS_ONLY. Never set from a client request. */
+  trustedReport?: boolean;
 }
 
 export function createContext(
