@@ -27,8 +27,10 @@ import { handleOperations } from './routes/operations.ts';
 import { handleReport, REPORT_ROUTE, reportRouteTemplate } from './routes/reports.ts';
 import { sendJson } from './routes/respond.ts';
 import { schema } from './schema/index.ts';
+import { enforceServerLimits, serverOptions } from './server-limits.ts';
 import { TaskWatcher, type TaskWatcherTuning } from './tasks/task-watcher.ts';
 import { attachWebSocket, webSocketContext } from './transports/websocket.ts';
+import { UploadSlots } from './upload-slots.ts';
 import { UpstreamClient, type UpstreamTuning } from './upstream/client.ts';
 
 export interface GatewayOptions {
@@ -63,6 +65,8 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     metrics,
     budget,
     cache,
+    // The upload lane: as many connections as uploads may run at once, so an admitted upload never queues.
+    uploadConnections: config.maxConcurrentUploads,
     ...options.upstream,
   });
   // One Redis connection (when REDIS_URL is set) for the budget, the cache and the task pollers alike.
@@ -73,7 +77,8 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     redis,
     ...options.tasks,
   });
-  const services: Services = { config, upstream, metrics, taskWatcher, logger, redis };
+  const uploads = new UploadSlots(config.maxConcurrentUploads, config.maxConcurrentUploadsPerCredential);
+  const services: Services = { config, upstream, metrics, taskWatcher, logger, redis, uploads };
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -106,7 +111,12 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
   const serveGraphiQLPage = graphiqlPage(
     graphiqlOptions(options.demoToken ? { token: options.demoToken } : undefined),
   );
-  const server = createServer((req, res) => {
+  const limits = {
+    headersTimeoutMs: config.httpHeadersTimeoutMs,
+    requestTimeoutMs: config.httpRequestTimeoutMs,
+    maxConnections: config.maxConnections,
+  };
+  const server = createServer(serverOptions(limits), (req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
     res.setHeader(REQUEST_ID_HEADER, requestId);
@@ -132,6 +142,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
       if (!handled) sendJson(res, 404, { code: 'NOT_FOUND', message: `No route for ${req.method} ${path}` });
     });
   });
+  enforceServerLimits(server, limits);
   const webSocket = attachWebSocket(server, yoga, services);
 
   return {

@@ -88,6 +88,12 @@ export interface UpstreamClientOptions extends UpstreamTuning {
   rateLimitPerMin?: number;
   /** CACHE_TTL_MS; 0 (the default here) turns the cache off. */
   cacheTtlMs?: number;
+  /**
+   * The upload lane's connections (MAX_CONCURRENT_UPLOADS; default 8): uploads (`endpointClass: 'upload'`) go
+   * through a pool of their own, so however slowly their clients send, they never take a connection that reads
+   * and writes wait for.
+   */
+  uploadConnections?: number;
   /** The budget to spend (gateway.ts passes the Redis-shared one when REDIS_URL is set); default in-process. */
   budget?: Budget;
   /** The GET cache (likewise); default in-process, and none when cacheTtlMs is 0. */
@@ -107,6 +113,7 @@ const API_PREFIX = '/service/api';
 
 export class UpstreamClient {
   readonly #pool: Pool;
+  readonly #uploadPool: Pool;
   readonly #origin: string;
   readonly #basePath: string;
   readonly #timeoutMs: number;
@@ -124,12 +131,16 @@ export class UpstreamClient {
     // Header and body timeouts far below undici's 300 s defaults: the deadline aborts a JSON call sooner anyway,
     // and a download's body (no deadline once headers are in) fails when no byte moves for UPSTREAM_TIMEOUT_MS
     // (undici's bodyTimeout is the time between chunks, not the whole transfer).
-    this.#pool = new Pool(this.#origin, {
-      connections: options.connections ?? 16,
+    const poolOptions = {
       headersTimeout: Math.min(options.timeoutMs, 30_000),
       bodyTimeout: options.timeoutMs,
       connect: { timeout: Math.min(options.timeoutMs, 10_000) },
       keepAliveTimeout: 10_000,
+    };
+    this.#pool = new Pool(this.#origin, { connections: options.connections ?? 16, ...poolOptions });
+    this.#uploadPool = new Pool(this.#origin, {
+      connections: options.uploadConnections ?? 8,
+      ...poolOptions,
     });
     this.#breakers = new CircuitBreakers(options.breaker ?? {}, options.metrics);
     const shaping = options.resilience ?? true;
@@ -205,7 +216,7 @@ export class UpstreamClient {
   async close(): Promise<void> {
     this.#budget?.close();
     this.#cache?.close();
-    await this.#pool.close();
+    await Promise.all([this.#pool.close(), this.#uploadPool.close()]);
   }
 
   /** A buffered answer: from the cache, joined to an identical read in flight, or fetched. */
@@ -377,7 +388,7 @@ export class UpstreamClient {
       // Redirects are not followed (undici's request does not, and no redirect interceptor is composed): the
       // token goes to EPMWARE_URL's origin and nowhere else; a 3xx surfaces as UPSTREAM_ERROR.
       const response = await request(`${this.#origin}${this.#basePath}${API_PREFIX}${call.path}`, {
-        dispatcher: this.#pool,
+        dispatcher: call.endpointClass === 'upload' ? this.#uploadPool : this.#pool,
         method: call.method,
         query: definedOnly(call.query),
         headers,
