@@ -4,7 +4,10 @@
  * An HTTP client library would finish or abort the request its own way; these tests need to choose.
  */
 import { connect, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import type { Stack } from './harness.ts';
 
 export const UPLOAD_MUTATION =
   'mutation ($file: File!, $name: String!, $delimiter: String!) ' +
@@ -130,4 +133,59 @@ export function failOnUncaughtErrors(): void {
   afterEach(() => {
     expect(uncaught.splice(0), 'errors no listener handled').toEqual([]);
   });
+}
+
+export interface TricklingUpload {
+  /** The answer has come (or the request failed). */
+  settled: boolean;
+  result: Promise<{
+    status: number;
+    data?: { uploadErpFile: { taskId: string } | null } | null;
+    errors?: Array<{ message: string; extensions?: { code?: string } }>;
+  }>;
+}
+
+/**
+ * An upload (of the stack's first ERP configuration) sending 240 bytes every 100 ms, 2.4 KB/s, above the 1 KB/s
+ * pace floor, until `released()`; then it sends the end of its body and reads the answer.
+ */
+export function tricklingUpload(stack: Stack, token: string, released: () => boolean): TricklingUpload {
+  const boundary = 'trickle-boundary-9c3e';
+  const operations = JSON.stringify({
+    query: UPLOAD_MUTATION,
+    variables: { file: null, name: stack.sim.fixtures.erpConfigNames[0], delimiter: ',' },
+  });
+  const part = (name: string, value: string) =>
+    `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+  async function* body() {
+    yield Buffer.from(
+      `${part('operations', operations)}${part('map', '{"0":["variables.file"]}')}--${boundary}\r\n` +
+        'Content-Disposition: form-data; name="0"; filename="slow.csv"\r\nContent-Type: text/csv\r\n\r\n',
+    );
+    while (!released()) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      yield Buffer.alloc(240, 120);
+    }
+    yield Buffer.from(`\r\n--${boundary}--\r\n`);
+  }
+  const upload: TricklingUpload = {
+    settled: false,
+    result: request(stack.url, {
+      method: 'POST',
+      headers: {
+        'x-graphql-yoga-csrf': '1',
+        authorization: `Token ${token}`,
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+      },
+      body: Readable.from(body()),
+    })
+      .then(async (response) => ({
+        status: response.statusCode,
+        ...((await response.body.json()) as Omit<Awaited<TricklingUpload['result']>, 'status'>),
+      }))
+      .finally(() => {
+        upload.settled = true;
+      }),
+  };
+  return upload;
 }
