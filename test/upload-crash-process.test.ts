@@ -1,8 +1,10 @@
 /**
  * The crash uploads of issue #19 against the gateway as a real process (with its embedded simulator): each one
- * stopped a running gateway before ("Unhandled 'error' event ... FileStream"). Afterwards the process must still be
- * running and answering, and its log must hold no line about an uncaught error.
+ * stopped a running gateway before ("Unhandled 'error' event ... FileStream"), and so did a WebSocket upgrade to a
+ * wrong path reset by its client. Afterwards the process must still be running and answering, and its log must
+ * hold no line about an uncaught error.
  */
+import { connect } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GatewayProcess, startGatewayProcess } from './gateway-process.ts';
@@ -50,6 +52,9 @@ it('survives every crash upload and still answers', async () => {
   }
   // The stalled one is closed by the gateway after its pace window; by then every pace check above has run.
   await stalled.closed;
+  // A WebSocket upgrade to another path, reset by the client at once: the refusal was written to a socket with
+  // no error listener.
+  await Promise.all(Array.from({ length: 20 }, () => upgradeAndReset(gateway.url)));
 
   expect(gateway.child.exitCode).toBeNull();
   expect(await usersTotal()).toMatchObject({ data: { users: { totalCount: expect.any(Number) } } });
@@ -88,3 +93,17 @@ it.each([
   },
   30_000,
 );
+
+function upgradeAndReset(url: URL): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect(Number(url.port), url.hostname, () => {
+      socket.write(
+        `GET /not-graphql HTTP/1.1\r\nHost: ${url.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+          'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+        () => socket.resetAndDestroy(),
+      );
+    });
+    socket.on('error', () => {});
+    socket.once('close', () => resolve());
+  });
+}
