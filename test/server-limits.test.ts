@@ -8,6 +8,7 @@
 import { connect, type Socket } from 'node:net';
 import { Client } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
 import { type Stack, startStack } from './harness.ts';
 import { failOnUncaughtErrors, tricklingUpload } from './raw-upload.ts';
 import { waitFor } from './subscription-clients.ts';
@@ -165,5 +166,22 @@ describe('MAX_CONNECTIONS', () => {
         await fresh.destroy();
       }
     });
+  });
+});
+
+describe('configuration', () => {
+  it('defaults, and a header timeout longer than the request timeout stops start-up naming the variable', () => {
+    expect(loadConfig({})).toMatchObject({
+      httpHeadersTimeoutMs: 10_000,
+      httpRequestTimeoutMs: 30_000,
+      maxConnections: 4_096,
+      maxWebSockets: 1_024,
+      maxConcurrentUploads: 8,
+      maxConcurrentUploadsPerCredential: 2,
+    });
+    expect(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '1000' })).toThrow(
+      /^HTTP_HEADERS_TIMEOUT_MS: must be at most HTTP_REQUEST_TIMEOUT_MS \(1000\), got 5000$/,
+    );
+    expect(() => loadConfig({ MAX_CONNECTIONS: '0' })).toThrow(/^MAX_CONNECTIONS: /);
   });
 });
