@@ -16,6 +16,7 @@ import type { Logger } from './observability/logger.ts';
 import type { GatewayMetrics } from './observability/metrics.ts';
 import type { RedisConnection } from './redis/connection.ts';
 import type { TaskWatcher } from './tasks/task-watcher.ts';
+import type { UploadSlots } from './upload-slots.ts';
 import type { UpstreamClient } from './upstream/client.ts';
 import { type Credential, resolveCredential } from './upstream/credential.ts';
 import { Epmware } from './upstream/epmware.ts';
@@ -33,6 +34,8 @@ export interface Services {
   taskWatcher: TaskWatcher;
   /** REDIS_URL's connection (null without it): state shared with the other instances. */
   redis: RedisConnection | null;
+  /** Uploads in flight, capped per instance and per credential (MAX_CONCURRENT_UPLOADS*). */
+  uploads: UploadSlots;
 }
 
 export interface Context {

@@ -26,8 +26,10 @@ import { graphiqlPage, isGraphiQLPageRequest, serveGraphiQLAsset } from './route
 import { handleOperations } from './routes/operations.ts';
 import { REPORT_ROUTE, reportsHandler } from './routes/reports.ts';
 import { schema } from './schema/index.ts';
+import { enforceServerLimits, serverOptions } from './server-limits.ts';
 import { TaskWatcher, type TaskWatcherTuning } from './tasks/task-watcher.ts';
 import { attachWebSocket } from './transports/websocket.ts';
+import { UploadSlots } from './upload-slots.ts';
 import { UpstreamClient, type UpstreamTuning } from './upstream/client.ts';
 
 export interface GatewayOptions {
@@ -64,6 +66,8 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     metrics,
     budget,
     cache,
+    // The upload lane: as many connections as uploads may run at once, so an admitted upload never queues.
+    uploadConnections: config.maxConcurrentUploads,
     ...options.upstream,
   });
   // One Redis connection (when REDIS_URL is set) for the budget, the cache and the task pollers alike.
@@ -76,7 +80,8 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     maxPollersPerCredential: config.maxWatchedTasksPerCredential,
     ...options.tasks,
   });
-  const services: Services = { config, upstream, metrics, taskWatcher, logger, redis };
+  const uploads = new UploadSlots(config.maxConcurrentUploads, config.maxConcurrentUploadsPerCredential);
+  const services: Services = { config, upstream, metrics, taskWatcher, logger, redis, uploads };
 
   const yoga = createYoga<GraphQLServerContext, Context>({
     schema,
@@ -167,7 +172,13 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     trustProxy: config.trustProxy,
     refuse: (req: IncomingMessage, res: ServerResponse, path: string) => hostRule.refuseHttp(req, res, path),
   };
+  const limits = {
+    headersTimeoutMs: config.httpHeadersTimeoutMs,
+    requestTimeoutMs: config.httpRequestTimeoutMs,
+    maxConnections: config.maxConnections,
+  };
   const server = createServer(
+    serverOptions(limits),
     createRouter({
       ...routerOptions,
       routes: [...routes, ...operatorRoutes.filter((route) => !separateMetrics || route.path !== '/metrics')],
@@ -176,6 +187,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
   const metricsServer = separateMetrics
     ? createServer(createRouter({ ...routerOptions, routes: operatorRoutes }))
     : null;
+  enforceServerLimits(server, limits);
   const webSocket = attachWebSocket(server, yoga, services);
 
   return {
