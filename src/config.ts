@@ -58,6 +58,18 @@ export interface Config {
   /** ALLOWED_HOSTS: the host names (`name` or `name:port`, lower case) this gateway is reached by; `*` for any;
    * null when unset. See host-rule.ts. */
   allowedHosts: readonly string[] | null;
+  /** MAX_CONCURRENT_UPLOADS: uploads one instance streams to EPMware at once (also its upload connections). */
+  maxConcurrentUploads: number;
+  /** MAX_CONCURRENT_UPLOADS_PER_CREDENTIAL: of those, how many one credential may hold. */
+  maxConcurrentUploadsPerCredential: number;
+  /** HTTP_HEADERS_TIMEOUT_MS: a client must have sent a request's headers within this. */
+  httpHeadersTimeoutMs: number;
+  /** HTTP_REQUEST_TIMEOUT_MS: ... and its whole body within this (uploads excepted: their pace bounds them). */
+  httpRequestTimeoutMs: number;
+  /** MAX_CONNECTIONS: open client connections per instance; beyond it a connection is answered 503 at once. */
+  maxConnections: number;
+  /** MAX_WEBSOCKETS: open WebSockets per instance; beyond it an upgrade is answered 503. */
+  maxWebSockets: number;
 }
 
 export class ConfigError extends Error {
@@ -264,6 +276,19 @@ function redisRequired(env: Env, name: string, url: URL | null): boolean {
   return required;
 }
 
+/** The server's timeouts; Node refuses a header timeout longer than the request timeout, so this names the fix. */
+function httpTimeouts(env: Env): Pick<Config, 'httpHeadersTimeoutMs' | 'httpRequestTimeoutMs'> {
+  const httpHeadersTimeoutMs = integer(env, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, { min: 1 });
+  const httpRequestTimeoutMs = integer(env, 'HTTP_REQUEST_TIMEOUT_MS', 30_000, { min: 1 });
+  if (httpHeadersTimeoutMs > httpRequestTimeoutMs) {
+    throw new ConfigError(
+      'HTTP_HEADERS_TIMEOUT_MS',
+      `must be at most HTTP_REQUEST_TIMEOUT_MS (${httpRequestTimeoutMs}), got ${httpHeadersTimeoutMs}`,
+    );
+  }
+  return { httpHeadersTimeoutMs, httpRequestTimeoutMs };
+}
+
 export function loadConfig(env: Env): Config {
   const manifest = persistedDocuments(env, 'PERSISTED_DOCUMENTS');
   const redis = redisUrl(env, 'REDIS_URL');
@@ -305,6 +330,11 @@ export function loadConfig(env: Env): Config {
     persistedDocuments: manifest,
     persistedDocumentsOnly: persistedDocumentsOnly(env, 'PERSISTED_DOCUMENTS_ONLY', manifest),
     allowedHosts: allowedHosts(env, 'ALLOWED_HOSTS'),
+    maxConcurrentUploads: integer(env, 'MAX_CONCURRENT_UPLOADS', 8, { min: 1 }),
+    maxConcurrentUploadsPerCredential: integer(env, 'MAX_CONCURRENT_UPLOADS_PER_CREDENTIAL', 2, { min: 1 }),
+    ...httpTimeouts(env),
+    maxConnections: integer(env, 'MAX_CONNECTIONS', 4_096, { min: 1 }),
+    maxWebSockets: integer(env, 'MAX_WEBSOCKETS', 1_024, { min: 1 }),
   };
 }
 

@@ -16,6 +16,7 @@ import type { Logger } from './observability/logger.ts';
 import type { GatewayMetrics } from './observability/metrics.ts';
 import type { RedisConnection } from './redis/connection.ts';
 import type { TaskWatcher } from './tasks/task-watcher.ts';
+import type { UploadSlots } from './upload-slots.ts';
 import type { UpstreamClient } from './upstream/client.ts';
 import { type Credential, resolveCredential } from './upstream/credential.ts';
 import { Epmware } from './upstream/epmware.ts';
@@ -35,6 +36,8 @@ export interface Services {
   redis: RedisConnection | null;
   /** Set once SIGTERM starts the drain: /readyz answers 503 while everything else is still served. */
   lifecycle: { draining: boolean };
+  /** Uploads in flight, capped per instance and per credential (MAX_CONCURRENT_UPLOADS*). */
+  uploads: UploadSlots;
 }
 
 export interface Context {
@@ -61,6 +64,8 @@ export interface Context {
 export interface GraphQLServerContext {
   requestId: string;
   requestInfo: RequestInfo;
+  /** A report's own query (routes/reports.ts): passes PERSISTED_DOCUMENTS_ONLY. Never set from a client request. */
+  trustedReport?: boolean;
 }
 
 export function createContext(

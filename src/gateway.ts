@@ -13,6 +13,7 @@ import { HostRule } from './http/host-rule.ts';
 import { createRouter, type Route } from './http/router.ts';
 import { createLogger, type LogDestination, yogaLogger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
+import { ODATA_ROUTE, odataHandler } from './odata/route.ts';
 import { corsPolicy } from './plugins/cors.ts';
 import { gatewayPlugins } from './plugins/index.ts';
 import { createSharedState } from './redis/shared-state.ts';
@@ -23,11 +24,13 @@ import {
 } from './routes/export-download.ts';
 import { graphiqlPage, isGraphiQLPageRequest, serveGraphiQLAsset } from './routes/graphiql.ts';
 import { handleOperations } from './routes/operations.ts';
-import { handleReport, REPORT_ROUTE } from './routes/reports.ts';
+import { REPORT_ROUTE, reportsHandler } from './routes/reports.ts';
 import { schema } from './schema/index.ts';
+import { enforceServerLimits, serverOptions } from './server-limits.ts';
 import { TaskWatcher, type TaskWatcherTuning } from './tasks/task-watcher.ts';
 import { EventStreams } from './transports/event-streams.ts';
 import { attachWebSocket } from './transports/websocket.ts';
+import { UploadSlots } from './upload-slots.ts';
 import { UpstreamClient, type UpstreamTuning } from './upstream/client.ts';
 
 export interface GatewayOptions {
@@ -67,6 +70,8 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     metrics,
     budget,
     cache,
+    // The upload lane: as many connections as uploads may run at once, so an admitted upload never queues.
+    uploadConnections: config.maxConcurrentUploads,
     ...options.upstream,
   });
   // One Redis connection (when REDIS_URL is set) for the budget, the cache and the task pollers alike.
@@ -79,8 +84,9 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     maxPollersPerCredential: config.maxWatchedTasksPerCredential,
     ...options.tasks,
   });
+  const uploads = new UploadSlots(config.maxConcurrentUploads, config.maxConcurrentUploadsPerCredential);
   const lifecycle = { draining: false };
-  const services: Services = { config, upstream, metrics, taskWatcher, logger, redis, lifecycle };
+  const services: Services = { config, upstream, metrics, taskWatcher, logger, redis, lifecycle, uploads };
   const eventStreams = new EventStreams();
 
   const yoga = createYoga<GraphQLServerContext, Context>({
@@ -101,6 +107,8 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     plugins: gatewayPlugins(services),
   });
 
+  const serveOData = odataHandler(services, schema);
+  const serveReports = reportsHandler(services, schema);
   const serveGraphiQLPage = graphiqlPage(
     graphiqlOptions(options.demoToken ? { token: options.demoToken } : undefined),
   );
@@ -128,13 +136,27 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     },
     {
       path: REPORT_ROUTE,
-      template: (params) => `/reports/{documentId}.${params[1]}`,
+      // The report (an id or a name) is left out; `/reports` alone is the catalog.
+      template: (params) => (params[1] ? `/reports/{documentId}.${params[1]}` : '/reports'),
       // The report's query runs through Yoga inside the route's span: Yoga's request span is its child.
       traced: true,
       handle: (req, res, { requestId, info }) =>
-        handleReport(reportMatch(req), req, res, services, (request) =>
-          Promise.resolve(yoga.fetch(request, { requestId, requestInfo: info })),
+        serveReports(
+          reportMatch(req),
+          req,
+          res,
+          async (request, authorization) =>
+            // trustedReport: the report's own queries (built in, or a manifest query paged) pass
+            // PERSISTED_DOCUMENTS_ONLY; no client can set it.
+            yoga.fetch(request, { requestId, requestInfo: { ...info, authorization }, trustedReport: true }),
+          info.origin,
         ),
+    },
+    {
+      path: ODATA_ROUTE,
+      template: '/odata',
+      traced: true,
+      handle: (req, res, { requestId, info }) => serveOData(req, res, requestId, info),
     },
   ];
   // The operator's routes: on the public port, or with METRICS_PORT on a port of their own (health routes on both,
@@ -157,7 +179,13 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     trustProxy: config.trustProxy,
     refuse: (req: IncomingMessage, res: ServerResponse, path: string) => hostRule.refuseHttp(req, res, path),
   };
+  const limits = {
+    headersTimeoutMs: config.httpHeadersTimeoutMs,
+    requestTimeoutMs: config.httpRequestTimeoutMs,
+    maxConnections: config.maxConnections,
+  };
   const server = createServer(
+    serverOptions(limits),
     createRouter({
       ...routerOptions,
       routes: [...routes, ...operatorRoutes.filter((route) => !separateMetrics || route.path !== '/metrics')],
@@ -166,6 +194,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
   const metricsServer = separateMetrics
     ? createServer(createRouter({ ...routerOptions, routes: operatorRoutes }))
     : null;
+  enforceServerLimits(server, limits);
   const webSocket = attachWebSocket(server, yoga, services);
 
   return {

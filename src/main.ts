@@ -5,6 +5,7 @@
  * pool, exit 0 — or, past the deadline, cut what is left and exit 1.
  */
 import { type Config, ConfigError, loadConfig, SIMULATOR_URL_VALUE } from './config.ts';
+import type { Logger } from './observability/logger.ts';
 import { probeUpstream } from './startup-probe.ts';
 
 /** Orchestrators wait about 30 s between SIGTERM and SIGKILL; 10 s leaves room and bounds a stuck request. */
@@ -57,6 +58,33 @@ function listenProblem(error: unknown, config: Config): string | undefined {
   return undefined;
 }
 
+/**
+ * An error nothing handled: one JSON line saying so, then the process stops (exit 1), as Node would stop it.
+ * Logging only, never the fix: every stream and callback handles its own errors, and a process that carried on
+ * after one would run in an unknown state and hide the defect (the crash tests would pass without their fixes).
+ * These listeners exist so the report is one structured line with the token-shaped parts of the message removed,
+ * instead of Node's raw dump of the error on stderr.
+ */
+function stopOnUncaughtErrors(logger: Logger): void {
+  const stop = (origin: string, error: unknown) => {
+    const described =
+      error instanceof Error
+        ? { type: error.name, code: (error as { code?: unknown }).code, stack: error.stack ?? error.message }
+        : { type: typeof error, stack: String(error) };
+    logger.fatal(
+      { origin, error: { ...described, stack: withoutTokens(described.stack) } },
+      'uncaught error: the process stops',
+    );
+    process.exit(1);
+  };
+  process.on('uncaughtException', (error) => stop('uncaughtException', error));
+  process.on('unhandledRejection', (reason) => stop('unhandledRejection', reason));
+}
+
+function withoutTokens(text: string): string {
+  return text.replace(/\b(token|bearer)(\s+|\s*[:=]\s*)\S+/gi, '$1$2[redacted]');
+}
+
 async function main(): Promise<void> {
   // A closed stdout (the reader of a pipe went away) must not stop the gateway: the banner is then lost, nothing else.
   process.stdout.on('error', () => {});
@@ -82,6 +110,7 @@ async function main(): Promise<void> {
 
   const gateway = createGateway(config, { demoToken });
   const { logger } = gateway.services;
+  stopOnUncaughtErrors(logger);
   const upstreamUrl = config.epmwareUrl;
   // Probed while the server starts listening; reported under the banner, before anyone can send a query.
   const probe = demoToken || !upstreamUrl ? undefined : probeUpstream(upstreamUrl, PROBE_TIMEOUT_MS);

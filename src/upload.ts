@@ -24,6 +24,10 @@ export class Upload {
     this.type = options.type;
     this.minBytes = options.minBytes;
     this.#source = options.source;
+    // From birth: the file fails (the client went away, the pace check or the size limit cut it off) whether or
+    // not anything reads it. A reader learns of it through its own pipe; with no reader yet (a resolver that
+    // refused its arguments, or never ran) an 'error' event without a listener would stop the process.
+    options.source.on('error', ignore);
   }
 
   /** A file already held whole (Yoga's own multipart parser, outside Node's http server). */
@@ -59,6 +63,8 @@ export class Upload {
     this.#tooLarge = true;
   }
 }
+
+function ignore(): void {}
 
 export interface BlobLike {
   name?: string;

@@ -5,6 +5,7 @@
  */
 import { type Agent, FormData, request } from 'undici';
 import type { Simulator } from '../../src/simulator/index.ts';
+import { odataRefresh } from './odata.ts';
 import type { SoakRecord } from './record.ts';
 
 export interface Tenant {
@@ -348,6 +349,7 @@ const ACTIONS: Array<[Action, number]> = [
   [upload, 1],
   [download, 2],
   [subscribe, 1],
+  [odataRefresh, 2],
 ];
 const TOTAL_WEIGHT = ACTIONS.reduce((sum, [, weight]) => sum + weight, 0);
 

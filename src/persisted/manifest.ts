@@ -1,6 +1,7 @@
 /**
  * The trusted-documents manifest (PERSISTED_DOCUMENTS): `{ "<sha256 hex of the text>": "<document>" }`, the shape
- * GraphQL Codegen's client preset writes as persisted-documents.json and `npm run documents` builds. It is read once
+ * GraphQL Codegen's client preset writes as persisted-documents.json (its keys carry a `sha256:` prefix, accepted)
+ * and `npm run documents` builds. It is read once
  * at start-up and never grows: clients cannot register documents (no APQ register-on-miss), so the only document
  * store is what the operator shipped. Every entry is checked here (id = sha256 of the text, the text parses, it has
  * an operation), so a bad manifest stops start-up instead of failing a report at 3 a.m.
@@ -56,6 +57,11 @@ export class PersistedDocuments {
     return this.#byId.size;
   }
 
+  /** Every document, in the manifest's order (for the reports catalog). */
+  entries(): IterableIterator<PersistedDocument> {
+    return this.#byId.values();
+  }
+
   /** By id as clients send it: hex in any case, with or without the `sha256:` prefix of the GraphQL-over-HTTP draft. */
   get(id: string): PersistedDocument | undefined {
     return this.#byId.get(
@@ -100,7 +106,8 @@ export function loadPersistedDocuments(path: string): PersistedDocuments {
   }
   const documents: PersistedDocument[] = [];
   for (const [key, text] of Object.entries(json)) {
-    const id = key.toLowerCase();
+    // GraphQL Code Generator's client preset writes `sha256:<hex>` keys; the id is the hex either way.
+    const id = key.toLowerCase().replace(/^sha256:/, '');
     if (!SHA256_HEX.test(id)) throw new ManifestError(`${path}: "${key}" is not a sha256 hex id`);
     if (typeof text !== 'string') throw new ManifestError(`${path}: the document of ${key} is not a string`);
     if (sha256Hex(text) !== id) throw new ManifestError(`${path}: ${key} is not the sha256 of its document`);

@@ -29,9 +29,11 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
     csrfPreventionPlugin(),
     jsonBodyLimitPlugin(),
     contentTypeHintPlugin(),
-    streamingUploadsPlugin(config.maxUploadBytes, {
-      minBytesPerSec: config.uploadMinBytesPerSec,
-      windowMs: config.uploadRateWindowMs,
+    streamingUploadsPlugin({
+      maxUploadBytes: config.maxUploadBytes,
+      pace: { minBytesPerSec: config.uploadMinBytesPerSec, windowMs: config.uploadRateWindowMs },
+      slots: services.uploads,
+      serviceToken: config.epmwareToken,
     }),
     // A documentId becomes the manifest's text before anything reads the document.
     ...persistedDocumentsPlugins(config.persistedDocuments, config.persistedDocumentsOnly),

@@ -8,22 +8,38 @@
  *
  * Limits: one file per request (the schema takes one per mutation); a file over MAX_UPLOAD_BYTES is refused before
  * it is read when the request's Content-Length proves it (see fileLowerBound), and cut off mid-stream otherwise.
- * Whatever part of the body a resolver leaves unread is drained once the response is sent, so the connection stays
- * usable and the client, still sending, gets to read the answer.
+ * MAX_CONCURRENT_UPLOADS (and its per-credential share) is checked before a byte of the body is read. The pace
+ * check (upload-pace.ts) bounds a slow client, so such a request is exempt from HTTP_REQUEST_TIMEOUT_MS.
  *
- * Pace: a client that sends slower than UPLOAD_MIN_BYTES_PER_SEC, averaged over UPLOAD_RATE_WINDOW_MS, is cut off
- * (its file fails with BAD_USER_INPUT and its connection is closed), so a 1 byte/s client cannot hold a connection
- * and an upstream request open for minutes. Windows in which the gateway itself held the client back (backpressure
- * from a slow EPMware) do not count against it. The upstream side is bounded by progress too (upstream/client.ts).
+ * Nothing a client does here may stop the process: the file stream has an 'error' listener from birth (a resolver
+ * may refuse its arguments and never read it, and the pace check, the size limit or the client going away then
+ * fail it with no reader), and everything tied to the request ends when its answer is out: the pace check stops,
+ * the file is closed, and what the client still sends is read and dropped for at most one UPLOAD_RATE_WINDOW_MS
+ * (so it can read the answer), then the connection is closed. A client cut off for its pace is closed at once.
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
-import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yoga';
+import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { Context } from '../context.ts';
-import { GatewayError } from '../errors.ts';
+import type { GatewayError } from '../errors.ts';
+import { exemptFromRequestTimeout } from '../server-limits.ts';
 import { Upload, uploadTooLarge } from '../upload.ts';
+import type { UploadSlots } from '../upload-slots.ts';
+import { Credential, parseAuthorization } from '../upstream/credential.ts';
 import { MAX_JSON_BODY_BYTES } from './body-limit.ts';
+import {
+  badRequest,
+  type FileMap,
+  fileLowerBound,
+  type Operations,
+  parseMap,
+  parseOperations,
+  setPath,
+} from './multipart-operations.ts';
+import { tooSlow, type UploadPace, watchPace } from './upload-pace.ts';
+
+export type { UploadPace } from './upload-pace.ts';
 
 /** `operations` is the GraphQL request a JSON body would carry, held to the same limit; `map` is smaller still. */
 const MAX_FIELD_BYTES = MAX_JSON_BODY_BYTES;
@@ -31,14 +47,16 @@ const MAX_FIELD_BYTES = MAX_JSON_BODY_BYTES;
 const ENVELOPE_BYTES = 2 * MAX_FIELD_BYTES + 16 * 1024;
 /** How much of the body's start is kept to locate the file part's first byte. */
 const MAX_PREFIX_BYTES = ENVELOPE_BYTES;
-/** After the closing delimiter, browsers, undici and curl send exactly CRLF. */
-const EPILOGUE_BYTES = 2;
 
-type Operations = GraphQLParams | GraphQLParams[];
-type FileMap = Record<string, string[]>;
+const DEFAULT_PACE: UploadPace = { minBytesPerSec: 1024, windowMs: 30_000 };
 
-function badRequest(message: string) {
-  return createGraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+export interface StreamingUploadOptions {
+  maxUploadBytes: number;
+  pace?: UploadPace;
+  /** The concurrent-upload caps; none: uncapped. */
+  slots?: UploadSlots;
+  /** EPMWARE_TOKEN: whose uploads a request without a token counts as. */
+  serviceToken?: string | null;
 }
 
 function tooLarge(maxUploadBytes: number) {
@@ -50,26 +68,13 @@ function tooLarge(maxUploadBytes: number) {
   );
 }
 
-/** The slowest pace an upload may keep: fewer than minBytesPerSec over a whole window cuts it off (0: never). */
-export interface UploadPace {
-  minBytesPerSec: number;
-  windowMs: number;
+function overCap(error: GatewayError) {
+  return createGraphQLError(error.message, { extensions: { code: error.code, http: { status: 429 } } });
 }
 
-const DEFAULT_PACE: UploadPace = { minBytesPerSec: 1024, windowMs: 30_000 };
-
-function tooSlow(pace: UploadPace): GatewayError {
-  return new GatewayError(
-    'BAD_USER_INPUT',
-    `The upload was cut off: it sent fewer than ${pace.minBytesPerSec} bytes/s over ${pace.windowMs} ms ` +
-      '(UPLOAD_MIN_BYTES_PER_SEC, UPLOAD_RATE_WINDOW_MS)',
-  );
-}
-
-export function streamingUploadsPlugin(
-  maxUploadBytes: number,
-  pace: UploadPace = DEFAULT_PACE,
-): Plugin<Context> {
+export function streamingUploadsPlugin(options: StreamingUploadOptions): Plugin<Context> {
+  const { maxUploadBytes, slots, serviceToken = null } = options;
+  const pace = options.pace ?? DEFAULT_PACE;
   return {
     onRequestParse({ request, serverContext, setRequestParser }) {
       if (request.method !== 'POST') return;
@@ -77,12 +82,48 @@ export function streamingUploadsPlugin(
       const { req, res } = serverContext as Record<string, unknown>;
       // Outside Node's http server Yoga's own (buffering) parser stays in charge; the File scalar copes with both.
       if (!(req instanceof IncomingMessage) || !(res instanceof ServerResponse)) return;
-      // Refused before a byte is read: what a client declares beyond a full file and its envelope.
+      // Refused before a byte is read: what a client declares beyond a full file and its envelope, and an upload
+      // over a cap. Whatever the client still sends is dropped for a moment, then the connection closes.
       const declared = Number(request.headers.get('content-length'));
-      if (declared > maxUploadBytes + ENVELOPE_BYTES) throw tooLarge(maxUploadBytes);
+      if (declared > maxUploadBytes + ENVELOPE_BYTES) {
+        lingerAfterAnswer(req, res, pace.windowMs);
+        throw tooLarge(maxUploadBytes);
+      }
+      const release = slots?.claim(credentialKey(req.headers.authorization, serviceToken));
+      if (release && typeof release !== 'function') {
+        lingerAfterAnswer(req, res, pace.windowMs);
+        throw overCap(release);
+      }
+      // The slot is held until the answer is out or the client has gone.
+      if (release) res.once('close', release);
       setRequestParser(() => parseMultipart(req, res, maxUploadBytes, pace));
     },
   };
+}
+
+/** Whose upload this is, for the per-credential cap: never the token itself. */
+function credentialKey(authorization: string | undefined, serviceToken: string | null): string {
+  const parsed = parseAuthorization(authorization);
+  // A malformed Authorization, or none without EPMWARE_TOKEN, is refused by the resolver; until then these
+  // requests share one key.
+  if (parsed.kind === 'malformed') return 'malformed';
+  const token = parsed.kind === 'token' ? parsed.token : serviceToken;
+  return token ? new Credential(token).fingerprint : 'anonymous';
+}
+
+/**
+ * Once the answer is out (or the client has gone), an unread rest of the body is read and dropped, so the client,
+ * still sending, can read the answer; but for at most `lingerMs`, after which the connection is closed.
+ */
+function lingerAfterAnswer(req: IncomingMessage, res: ServerResponse, lingerMs: number): void {
+  res.once('close', () => {
+    if (req.complete || req.destroyed) return;
+    req.resume();
+    const timer = setTimeout(() => req.socket.destroy(), lingerMs);
+    timer.unref();
+    req.once('end', () => clearTimeout(timer));
+    req.once('close', () => clearTimeout(timer));
+  });
 }
 
 function parseMultipart(
@@ -117,18 +158,8 @@ function parseMultipart(
 
   let fileStream: Readable | undefined;
   let cutOff = false;
-  // A resolver that refused its arguments never reads the file: drain what is left once the answer is out. A
-  // client cut off for its pace is not drained (that is what it would hold the connection with): it is closed.
-  res.once('close', () => {
-    if (req.complete) return;
-    req.unpipe(parser);
-    if (cutOff) req.socket.destroy();
-    else req.resume();
-  });
-  req.once('close', () => {
-    if (!req.complete)
-      fileStream?.destroy(new Error('The client closed the request before the file was sent'));
-  });
+  // Its pace is watched from here on, which bounds it better than a total would (see server-limits.ts).
+  if (pace.minBytesPerSec > 0) exemptFromRequestTimeout(req);
 
   return new Promise<Operations>((resolve, reject) => {
     let operations: Operations | undefined;
@@ -147,7 +178,7 @@ function parseMultipart(
       reject(error);
     };
 
-    watchPace(req, pace, () => {
+    const stopPace = watchPace(req, pace, () => {
       cutOff = true;
       const error = tooSlow(pace);
       if (!res.headersSent) res.setHeader('connection', 'close');
@@ -155,6 +186,23 @@ function parseMultipart(
       fail(badRequest(error.message));
       // Whatever happens to the answer, the connection does not outlive one more window.
       setTimeout(() => req.socket.destroy(), pace.windowMs).unref();
+    });
+
+    // The answer is out, or the client has gone: nothing more of the file will be read. A resolver that refused its
+    // arguments never read it; a client cut off for its pace is not drained (that is what it would hold the
+    // connection with): it is closed.
+    res.once('close', () => {
+      stopPace();
+      if (fileStream && !fileStream.readableEnded) fileStream.destroy();
+      if (req.complete || req.destroyed) return;
+      req.unpipe(parser);
+      if (cutOff) req.socket.destroy();
+    });
+    lingerAfterAnswer(req, res, pace.windowMs);
+    req.once('close', () => {
+      if (req.complete) return;
+      fileStream?.destroy(new Error('The client closed the request before the file was sent'));
+      fail(badRequest('The client closed the request before it was complete'));
     });
 
     parser.on('field', (name, value, info) => {
@@ -173,6 +221,8 @@ function parseMultipart(
     });
 
     parser.on('file', (fieldName, stream, info) => {
+      // From birth, before anything else can fail it (see the header comment).
+      stream.on('error', ignore);
       const paths = map?.[fieldName];
       if (settled || !operations || !paths) {
         stream.resume();
@@ -184,7 +234,12 @@ function parseMultipart(
       const upload = new Upload({
         name: info.filename ?? fieldName,
         type: info.mimeType,
-        minBytes: fileLowerBound(req, Buffer.concat(prefix), boundaryText, fieldName),
+        minBytes: fileLowerBound(
+          req.headers['content-length'],
+          Buffer.concat(prefix),
+          boundaryText,
+          fieldName,
+        ),
         source: stream,
       });
       stream.once('limit', () => {
@@ -212,119 +267,4 @@ function parseMultipart(
   });
 }
 
-/**
- * Calls `tooSlow` once if a whole window passes in which the client sent fewer than the floor's bytes while the
- * gateway was reading (a window with backpressure, req paused, is not held against the client).
- */
-function watchPace(req: IncomingMessage, pace: UploadPace, tooSlow: () => void): void {
-  if (pace.minBytesPerSec <= 0) return;
-  const floorBytes = (pace.minBytesPerSec * pace.windowMs) / 1000;
-  let received = 0;
-  let heldBack = req.isPaused();
-  const onData = (chunk: Buffer) => {
-    received += chunk.length;
-  };
-  const onPause = () => {
-    heldBack = true;
-  };
-  const timer = setInterval(() => {
-    if (req.complete) return stop();
-    if (!heldBack && received < floorBytes) {
-      stop();
-      tooSlow();
-      return;
-    }
-    received = 0;
-    heldBack = req.isPaused();
-  }, pace.windowMs);
-  timer.unref();
-  const stop = () => {
-    clearInterval(timer);
-    req.off('data', onData);
-    req.off('pause', onPause);
-  };
-  req.on('data', onData);
-  req.on('pause', onPause);
-  req.once('end', stop);
-  req.once('close', stop);
-}
-
-function parseOperations(text: string): Operations {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw badRequest('Multipart field "operations" must be JSON');
-  }
-  const isObject = (item: unknown) => typeof item === 'object' && item !== null && !Array.isArray(item);
-  // The shape of each request is Yoga's to check, as for a JSON body.
-  if (isObject(value)) return value as GraphQLParams;
-  if (Array.isArray(value) && value.every(isObject)) return value as GraphQLParams[];
-  throw badRequest('Multipart field "operations" must be a GraphQL request object or a batch of them');
-}
-
-function parseMap(text: string): FileMap {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw badRequest('Multipart field "map" must be JSON');
-  }
-  const valid =
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    Object.values(value).every(
-      (paths) => Array.isArray(paths) && paths.every((path) => typeof path === 'string'),
-    );
-  if (!valid) throw badRequest('Multipart field "map" must map file fields to lists of paths');
-  return value as FileMap;
-}
-
-/** Puts the upload where `map` says, e.g. "variables.file" or "0.variables.file" in a batch. */
-function setPath(target: object, path: string, upload: Upload): void {
-  const keys = path.split('.');
-  let current = target as Record<string, unknown>;
-  for (const [index, key] of keys.entries()) {
-    if (key === '__proto__' || key === 'constructor' || key === 'prototype') return;
-    if (index === keys.length - 1) {
-      current[key] = upload;
-      return;
-    }
-    const next = current[key];
-    if (typeof next !== 'object' || next === null) return;
-    current = next as Record<string, unknown>;
-  }
-}
-
-/**
- * The file's size, known before reading it: with one file, sent last as the spec orders the parts, the body is
- * [prefix up to the file's first byte][file][CRLF--boundary--][CRLF], so Content-Length gives the file's length
- * exactly. The prefix holds the file part's headers (busboy has just parsed them from it). 0 when there is no
- * Content-Length (a chunked request) or the file part cannot be found: the streaming limit still applies.
- */
-function fileLowerBound(req: IncomingMessage, prefix: Buffer, boundary: string, fieldName: string): number {
-  const contentLength = Number(req.headers['content-length']);
-  if (!Number.isSafeInteger(contentLength)) return 0;
-  const dataStart = fileDataOffset(prefix, boundary, fieldName);
-  if (dataStart === undefined) return 0;
-  const closing = Buffer.byteLength(`\r\n--${boundary}--`);
-  return Math.max(0, contentLength - dataStart - closing - EPILOGUE_BYTES);
-}
-
-/** Where the named file part's data starts in the body; a boundary never occurs inside a part, so this is exact. */
-function fileDataOffset(prefix: Buffer, boundary: string, fieldName: string): number | undefined {
-  const delimiter = Buffer.from(`--${boundary}`);
-  for (let at = prefix.indexOf(delimiter); at !== -1; ) {
-    const headersStart = at + delimiter.length + 2;
-    const headersEnd = prefix.indexOf('\r\n\r\n', headersStart);
-    if (headersEnd === -1) return undefined;
-    const headers = prefix.subarray(headersStart, headersEnd).toString('latin1');
-    const disposition = /^content-disposition:(.*)$/im.exec(headers)?.[1] ?? '';
-    const name = /(?:^|;)\s*name=(?:"([^"]*)"|([^;\s]*))/i.exec(disposition);
-    if ((name?.[1] ?? name?.[2]) === fieldName && /;\s*filename\*?=/i.test(disposition))
-      return headersEnd + 4;
-    at = prefix.indexOf(delimiter, headersEnd + 4);
-  }
-  return undefined;
-}
+function ignore(): void {}

@@ -4,7 +4,7 @@
  * generators of text chunks of about CHUNK_CHARS, so a report of any length is written without ever being one
  * string, and a slow reader holds back the writer (the route pipes them with backpressure).
  */
-import { type Cell, rowOf } from './rows.ts';
+import type { Cell } from './rows.ts';
 
 export type ReportFormat = 'csv' | 'ndjson';
 
@@ -15,9 +15,16 @@ export const CONTENT_TYPES: Record<ReportFormat, string> = {
 
 const CHUNK_CHARS = 16 * 1024;
 
+/**
+ * A text cell that a spreadsheet would read as a formula (`=`, `+`, `-`, `@`) or that starts with a tab or a
+ * carriage return gets a leading `'` (the contract's rule, OWASP's CSV-injection advice). Numbers and booleans are
+ * written as they are (a negative number stays a number); NDJSON carries every value raw.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
 export function csvField(cell: Cell): string {
   if (cell === null) return '';
-  const text = String(cell);
+  const text = typeof cell === 'string' && FORMULA_START.test(cell) ? `'${cell}` : String(cell);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
@@ -36,11 +43,10 @@ function ndjsonLine(columns: readonly string[], cells: readonly Cell[]): string 
 export function* reportChunks(
   format: ReportFormat,
   columns: readonly string[],
-  items: readonly unknown[],
+  rows: Iterable<readonly Cell[]>,
 ): Generator<string> {
   let chunk = format === 'csv' && columns.length > 0 ? csvLine(columns) : '';
-  for (const item of items) {
-    const cells = rowOf(item, columns);
+  for (const cells of rows) {
     chunk += format === 'csv' ? csvLine(cells) : ndjsonLine(columns, cells);
     if (chunk.length >= CHUNK_CHARS) {
       yield chunk;

@@ -84,6 +84,9 @@ export async function handleExportDownload(
   let upstream: Awaited<ReturnType<Epmware['downloadExportFile']>>;
   try {
     upstream = await epmware.downloadExportFile(taskId, abort.signal);
+    // From here on the body has a listener for its failure (EPMware breaking off, the client's abort destroying
+    // it) whatever comes between now and the pipe below; the pipe reports it too.
+    upstream.body.on('error', ignore);
   } catch (error) {
     if (abort.signal.aborted) return;
     const failure = isNotFound(error) ? await whyNotFound(epmware, taskId, error, abort.signal) : error;
@@ -206,3 +209,5 @@ function allowCors(req: IncomingMessage, res: ServerResponse, allowedOrigins: re
     res.setHeader('access-control-max-age', '600');
   }
 }
+
+function ignore(): void {}

@@ -37,6 +37,11 @@ export interface SimulatorOptions {
   exportFileBytes?: number;
   /** After this long a finished export's file answers 410, default 3_600_000. */
   exportFileTtlMs?: number;
+  /**
+   * More tokens of the primary tenant (several API tokens of one EPMware instance): each is its own credential
+   * to the gateway and to the rate limits, and sees the primary tenant's data. Default none.
+   */
+  extraTokens?: readonly string[];
 }
 
 export type ServiceName = 'deployment' | 'erp' | 'export' | 'security' | 'task';

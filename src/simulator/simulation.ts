@@ -92,6 +92,7 @@ export class Simulation {
     );
     this.tenants.set(PRIMARY_TOKEN, this.primary);
     this.tenants.set(SECONDARY_TOKEN, this.secondary);
+    for (const token of options.extraTokens ?? []) this.tenants.set(token, this.primary);
     this.fixtures = createFixtures(this);
   }
 

@@ -19,6 +19,7 @@ import { HostRule, NOT_ALLOWED_HOST_MESSAGE } from '../http/host-rule.ts';
 import { headerReader, ownOrigin, requestInfoOf } from '../http/request-info.ts';
 import { type OperationSpan, startWebSocketOperationSpan } from '../observability/tracing.ts';
 import { parseAuthorization } from '../upstream/credential.ts';
+import { limitMessageRate, logSocketErrors, MAX_MESSAGE_BYTES, refuseUpgrade } from './websocket-limits.ts';
 
 export interface WebSocketTransport {
   close(): Promise<void>;
@@ -33,8 +34,6 @@ type SocketState = { authorization: string | null };
 type Connection = ConnectionContext<Record<string, unknown>, Extra & Partial<SocketState>>;
 
 const GRAPHQL_PATH = '/graphql';
-/** A subscribe message is a document and its variables: far below ws' 100 MiB default. */
-const MAX_MESSAGE_BYTES = 1024 * 1024;
 /**
  * Operations open at once on one socket (issue #11: 10,000 subscriptions on one socket started 10,000 pollers).
  * Beyond it an operation is answered RATE_LIMITED and the socket stays open for the others.
@@ -48,6 +47,9 @@ const CLOSE_SERVICE_RESTART = 1012;
 export function attachWebSocket(server: Server, yoga: Yoga, services: Services): WebSocketTransport {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   const hostRule = new HostRule(services.config);
+  // Registered before graphql-ws' own listener: a socket over its message rate is closed, and paused, before
+  // graphql-ws handles the message that crossed the limit.
+  wss.on('connection', limitMessageRate);
   const connections = new Set<Connection>();
   // graphql-ws calls execute/subscribe with the args onSubscribe returned: find that operation's envelop again.
   const preparedByContext = new WeakMap<object, Prepared>();
@@ -102,6 +104,8 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
     },
     wss,
   );
+  // After graphql-ws' own listener (see logSocketErrors).
+  wss.on('connection', (socket) => logSocketErrors(socket, services.logger));
 
   /** A subscribe message's operation ready to run, or the errors that answer it instead. */
   async function prepare(
@@ -159,20 +163,21 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
     }
   }
 
+  const { maxWebSockets } = services.config;
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (pathOf(request) !== GRAPHQL_PATH) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
+      refuseUpgrade(socket, 404);
+    } else if (hostRule.standing(request.headers) === 'refused') {
+      refuseUpgrade(socket, 403, { code: 'FORBIDDEN', message: NOT_ALLOWED_HOST_MESSAGE });
+    } else if (wss.clients.size >= maxWebSockets) {
+      // Every WebSocket is in wss.clients from its handshake on (handleUpgrade completes synchronously).
+      refuseUpgrade(socket, 503, {
+        code: 'RATE_LIMITED',
+        message: `This gateway instance has its ${maxWebSockets} WebSockets open (MAX_WEBSOCKETS): retry in a moment`,
+      });
+    } else {
+      wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
     }
-    if (hostRule.standing(request.headers) === 'refused') {
-      const body = JSON.stringify({ code: 'FORBIDDEN', message: NOT_ALLOWED_HOST_MESSAGE });
-      socket.end(
-        'HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n' +
-          `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-      );
-      return;
-    }
-    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
   };
   server.on('upgrade', onUpgrade);
 

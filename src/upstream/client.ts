@@ -69,6 +69,12 @@ export interface UpstreamClientOptions extends UpstreamTuning {
   serviceTokenClientShare?: number;
   /** CACHE_TTL_MS; 0 (the default here) turns the cache off. */
   cacheTtlMs?: number;
+  /**
+   * The upload lane's connections (MAX_CONCURRENT_UPLOADS; default 8): uploads (`endpointClass: 'upload'`) go
+   * through a pool of their own, so however slowly their clients send, they never take a connection that reads
+   * and writes wait for.
+   */
+  uploadConnections?: number;
   /** The budget to spend (gateway.ts passes the Redis-shared one when REDIS_URL is set); default in-process. */
   budget?: Budget;
   /** The GET cache (likewise); default in-process, and none when cacheTtlMs is 0. */
@@ -80,6 +86,7 @@ export const DEFAULT_CLIENT_SHARE = 0.25;
 
 export class UpstreamClient {
   readonly #pool: Pool;
+  readonly #uploadPool: Pool;
   readonly #breakers: CircuitBreakers;
   readonly #budget: Budget | null;
   readonly #shares: RequestBudget | null;
@@ -94,13 +101,14 @@ export class UpstreamClient {
     // Header and body timeouts far below undici's 300 s defaults: the deadline aborts a JSON call sooner anyway,
     // and a download's body (no deadline once headers are in) fails when no byte moves for UPSTREAM_TIMEOUT_MS
     // (undici's bodyTimeout is the time between chunks, not the whole transfer).
-    this.#pool = new Pool(origin, {
-      connections: options.connections ?? 16,
+    const poolOptions = {
       headersTimeout: Math.min(timeoutMs, 30_000),
       bodyTimeout: timeoutMs,
       connect: { timeout: Math.min(timeoutMs, 10_000) },
       keepAliveTimeout: 10_000,
-    });
+    };
+    this.#pool = new Pool(origin, { connections: options.connections ?? 16, ...poolOptions });
+    this.#uploadPool = new Pool(origin, { connections: options.uploadConnections ?? 8, ...poolOptions });
     this.#breakers = new CircuitBreakers(options.breaker ?? {}, metrics);
     const shaping = options.resilience ?? true;
     const perMinute = options.rateLimitPerMin ?? 100;
@@ -139,6 +147,7 @@ export class UpstreamClient {
         origin,
         basePath,
         pool: this.#pool,
+        uploadPool: this.#uploadPool,
         metrics,
       }),
     );
@@ -196,7 +205,7 @@ export class UpstreamClient {
     this.#budget?.close();
     this.#shares?.close();
     this.#cache?.close();
-    await this.#pool.close();
+    await Promise.all([this.#pool.close(), this.#uploadPool.close()]);
   }
 
   async #buffered(call: UpstreamCall): Promise<BufferedAnswer> {

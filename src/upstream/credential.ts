@@ -117,3 +117,40 @@ export function resolveCredential(
   if (parsed.kind === 'token') return new Credential(parsed.token);
   return fallbackToken ? new Credential(fallbackToken, true) : null;
 }
+
+/**
+ * HTTP Basic credentials as BI tools send them (Excel, Power BI, Tableau: "Basic" with a user name and password):
+ * the password is the EPMware token, the user name anything. Only /odata and /reports accept them (see
+ * `authorizationOf`). Undefined when the value is not Basic at all, so the caller falls back to
+ * parseAuthorization; a Basic value without a usable password is malformed, never "no token". Problems never quote
+ * the value.
+ */
+export function parseBasicAuthorization(value: string | null | undefined): ClientAuthorization | undefined {
+  const match = /^[ \t]*basic(?:[ \t]+(.*))?$/i.exec(value ?? '');
+  if (!match) return undefined;
+  const encoded = (match[1] ?? '').trim();
+  const HOW_BASIC = 'send Basic credentials with the EPMware token as the password (any user name)';
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || encoded.length % 4 !== 0) {
+    return { kind: 'malformed', problem: `The Basic credentials are not base64: ${HOW_BASIC}` };
+  }
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const password = colon >= 0 ? decoded.slice(colon + 1) : '';
+  if (password === '')
+    return { kind: 'malformed', problem: `The Basic credentials have no password: ${HOW_BASIC}` };
+  return { kind: 'token', token: password };
+}
+
+/**
+ * The Authorization value to run a /odata or /reports request with: Basic credentials become `Token <password>`,
+ * so the token rules (parseAuthorization: characters, length) stay in one place; any other value passes as it
+ * came. A Basic value without a usable password is a problem to answer with 401, in the Basic parser's words.
+ */
+export function authorizationOf(
+  value: string | null | undefined,
+): { authorization: string | null | undefined } | { problem: string } {
+  const basic = parseBasicAuthorization(value);
+  if (!basic) return { authorization: value };
+  if (basic.kind === 'token') return { authorization: `Token ${basic.token}` };
+  return { problem: basic.kind === 'malformed' ? basic.problem : 'No token' };
+}

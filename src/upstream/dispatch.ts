@@ -19,11 +19,13 @@ export interface DispatchTarget {
   origin: string;
   basePath: string;
   pool: Pool;
+  /** Uploads' own connections: a slow client's upload never holds one that reads and writes wait for. */
+  uploadPool: Pool;
   metrics: GatewayMetrics;
 }
 
 export function dispatchTo(target: DispatchTarget): AttemptHandler {
-  const { origin, basePath, pool, metrics } = target;
+  const { origin, basePath, pool, uploadPool, metrics } = target;
   return async (attempt: Attempt): Promise<Dispatcher.ResponseData> => {
     const { call, deadline } = attempt;
     attempt.sentAt = Date.now();
@@ -46,8 +48,8 @@ export function dispatchTo(target: DispatchTarget): AttemptHandler {
     const labels = { endpoint: call.endpoint, method: call.method };
     const stopTimer = metrics.upstreamDuration.startTimer({ ...labels, service: serviceOf(call.path) });
     try {
-      const response = await request(`${origin}${basePath}${API_PREFIX}${call.path}`, {
-        dispatcher: pool,
+      const sent = request(`${origin}${basePath}${API_PREFIX}${call.path}`, {
+        dispatcher: call.endpointClass === 'upload' ? uploadPool : pool,
         method: call.method,
         query: definedOnly(call.query),
         headers,
@@ -57,6 +59,9 @@ export function dispatchTo(target: DispatchTarget): AttemptHandler {
         ...(call.body ? { headersTimeout: 0 } : {}),
         signal: deadline.signal,
       });
+      // undici honours the signal once the request has a connection; one still queued for a connection (all of
+      // them busy) would wait for it past the deadline, so the caller stops waiting when the signal fires.
+      const response = await untilAborted(sent, deadline.signal);
       metrics.upstreamRequests.inc({ ...labels, status: String(response.statusCode) });
       if (response.statusCode === 429) metrics.upstreamRateLimited.inc({ endpoint: call.endpoint });
       return response;
@@ -67,6 +72,43 @@ export function dispatchTo(target: DispatchTarget): AttemptHandler {
       stopTimer();
     }
   };
+}
+
+/**
+ * The request's response, or its signal's reason as soon as the signal fires. A response that arrives after that
+ * (undici sends a queued request once a connection frees up, then sees its signal aborted) is discarded.
+ */
+function untilAborted(
+  sent: Promise<Dispatcher.ResponseData>,
+  signal: AbortSignal,
+): Promise<Dispatcher.ResponseData> {
+  if (signal.aborted) {
+    sent.then(
+      (late) => late.body.destroy(),
+      () => {},
+    );
+    return Promise.reject(signal.reason);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      reject(signal.reason);
+      sent.then(
+        (late) => late.body.destroy(),
+        () => {},
+      );
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    sent.then(
+      (response) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(response);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** undici sends `?a=undefined` for an undefined value: leave those out. */

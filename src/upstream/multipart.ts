@@ -53,8 +53,16 @@ export function multipartBody(
     yield* file.stream;
     yield Buffer.from(tail, 'utf8');
   }
-  return {
-    stream: Readable.from(parts(), { objectMode: false }),
-    contentType: `multipart/form-data; boundary=${boundary}`,
-  };
+  const stream = Readable.from(parts(), { objectMode: false });
+  // From birth: undici, which reads this body, learns of its failure through its own pipe; a body never sent (the
+  // call was refused before it left: the breaker, the budget, the deadline) must not stop the process by failing.
+  stream.on('error', ignore);
+  // A body not sent whole frees its file: an open file would hold the client's connection (the generator releases
+  // it only if it had started reading it).
+  stream.once('close', () => {
+    if (!file.stream.readableEnded) file.stream.destroy();
+  });
+  return { stream, contentType: `multipart/form-data; boundary=${boundary}` };
 }
+
+function ignore(): void {}
