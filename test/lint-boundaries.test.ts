@@ -1,8 +1,7 @@
 /**
  * The import rules biome.json enforces, run on small projects written to a temporary directory with this
  * repository's biome.json: `npm run lint` fails when a file under src/simulator/ imports from the gateway (the
- * simulator stands for the remote EPMware), and `npm run lint:cycles` fails on an import cycle, type-only imports
- * included.
+ * simulator stands for the remote EPMware), and on an import cycle, type-only imports included.
  */
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -77,13 +76,13 @@ describe('npm run lint: the simulator imports nothing from the gateway', () => {
   });
 });
 
-describe('npm run lint:cycles', () => {
+describe('npm run lint: no import cycle', () => {
   it('fails on a cycle of type-only imports, naming both files', async () => {
     const cwd = projectWith({
       'src/a.ts': "import type { B } from './b.ts';\n\nexport interface A {\n  b: B;\n}\n",
       'src/b.ts': "import type { A } from './a.ts';\n\nexport interface B {\n  a: A;\n}\n",
     });
-    const { code, output } = await runScript('lint:cycles', cwd);
+    const { code, output } = await runScript('lint', cwd);
     expect(code).not.toBe(0);
     expect(output).toContain('lint/suspicious/noImportCycles');
     expect(output).toContain('src/a.ts');
@@ -95,7 +94,7 @@ describe('npm run lint:cycles', () => {
       'src/a.ts': "import type { B } from './b.ts';\n\nexport interface A {\n  b: B;\n}\n",
       'src/b.ts': 'export interface B {\n  name: string;\n}\n',
     });
-    const { code, output } = await runScript('lint:cycles', cwd);
+    const { code, output } = await runScript('lint', cwd);
     expect(output).not.toContain('noImportCycles');
     expect(code).toBe(0);
   });

@@ -4,7 +4,7 @@
  * on an error) and for leaks (a user only the other tenant has).
  */
 import { request } from 'undici';
-import type { Tenant, Workload } from './workload.ts';
+import type { Tenant, Workload } from './tenant.ts';
 
 const SETS = ['Users?$select=userName,enabled', 'Groups', 'Memberships?$top=500', 'DeploymentExecutions'];
 /** A refresh follows at most this many links (the soak's tenants fit in one page; this bounds a runaway loop). */

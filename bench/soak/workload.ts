@@ -3,34 +3,12 @@
  * one of the simulator's two tokens (two tenants), and records what it got (record.ts). Every request has a
  * client-side deadline (`hangMs`): one that has not answered by then is a hang.
  */
-import { type Agent, FormData, request } from 'undici';
+import { FormData, request } from 'undici';
 import type { Simulator } from '../../src/simulator/index.ts';
 import { odataRefresh } from './odata.ts';
-import type { SoakRecord } from './record.ts';
+import type { Tenant, Workload } from './tenant.ts';
 
-export interface Tenant {
-  name: 'primary' | 'secondary';
-  token: string;
-  /** Lower-cased names of users only this tenant has. */
-  ownUsers: string[];
-  /** Lower-cased names of users only the other tenant has: seeing one is a leak. */
-  foreignUsers: Set<string>;
-  deploymentNames: string[];
-  exportNames: string[];
-  erpConfigName: string;
-  /** Recent tasks this tenant started (bounded), and its export tasks for downloads. */
-  tasks: string[];
-  exportTasks: string[];
-}
-
-export interface Workload {
-  url: URL;
-  tenants: [Tenant, Tenant];
-  record: SoakRecord;
-  hangMs: number;
-  subscriptionMs: number;
-  dispatcher: Agent;
-}
+export type { Tenant, Workload } from './tenant.ts';
 
 const MAX_REMEMBERED_TASKS = 20;
 let markers = 0;

@@ -25,8 +25,14 @@ import {
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { Context } from '../context.ts';
-import { type OperationSpan, type TracedCall, type TracingRuntime, upstreamPathTemplate } from './tracing.ts';
+
+import {
+  type GraphQLContext,
+  type OperationSpan,
+  type TracedCall,
+  type TracingRuntime,
+  upstreamPathTemplate,
+} from './tracing-types.ts';
 
 const SERVICE_NAME = 'epmware-graphql-gateway';
 
@@ -99,7 +105,7 @@ export function startTracingRuntime(): TracingRuntime {
   const requestSpans = new WeakMap<Request, Span>();
   const operationSpans = new WeakMap<object, Span>();
 
-  const plugin: Plugin<Context> = {
+  const plugin: Plugin<GraphQLContext> = {
     instrumentation: {
       request({ request }, wrapped) {
         // A client's request has no span around it; the reports route's own request to Yoga (yoga.fetch) runs

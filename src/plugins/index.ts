@@ -48,7 +48,7 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
     // @defer and @stream (multipart/mixed and SSE), with the gateway's error masking on the deferred payloads.
     ...deferStreamPlugins(maskGatewayError),
     // Request and operation spans, only when OTEL_EXPORTER_OTLP_ENDPOINT started tracing (observability/tracing.ts).
-    ...tracingPlugins(),
+    ...tracingPlugins<Context>(),
     // Last: it only swaps the executor of queries (see query-jit.ts).
     queryJitPlugin(),
   ];

@@ -208,12 +208,12 @@ async function serveReport(
     const params = report.id
       ? { documentId: report.id, operationName: report.operation.name?.value, variables }
       : { query: print(report.document), operationName: report.operation.name?.value, variables };
-    pages.push((await execute(req, runGraphQL, auth.authorization, params)).data);
+    pages.push((await execute(runGraphQL, auth.authorization, params)).data);
   } else {
     let after: string | null = null;
     let rows = 0;
     for (;;) {
-      const body = await execute(req, runGraphQL, auth.authorization, {
+      const body = await execute(runGraphQL, auth.authorization, {
         query: paged.text,
         operationName: paged.operationName,
         variables: { ...variables, [AFTER_VARIABLE]: after },
@@ -294,7 +294,6 @@ function variablesFrom(raw: string | null): Record<string, unknown> | undefined 
  * `Token <t>`) and origin; the first error refuses the whole report.
  */
 async function execute(
-  req: IncomingMessage,
   runGraphQL: RunGraphQL,
   authorization: string | null | undefined,
   params: {

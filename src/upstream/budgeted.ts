@@ -6,8 +6,8 @@
  */
 import { GatewayError } from '../errors.ts';
 import type { Budget, BudgetClaim, Permit } from './budget.ts';
+import { retryAfterMs } from './failures.ts';
 import type { Attempt, AttemptHandler, AttemptStage, EndpointClass } from './pipeline.ts';
-import { retryAfterMs } from './retry.ts';
 
 export function budgeted(budget: Budget): AttemptStage {
   return (next) => async (attempt) => {

@@ -5,7 +5,6 @@
 import type { Dispatcher } from 'undici';
 import { GatewayError, UpstreamError, upstreamErrorFromStatus } from '../errors.ts';
 import { describeConnectError, describeConnectErrorForClients } from './connect-errors.ts';
-import { retryAfterMs } from './retry.ts';
 
 /** What an error needs to know about the call. */
 export interface FailedCall {
@@ -176,4 +175,14 @@ export function transportOutcome(error: unknown, timing: AttemptTiming): Outcome
   if (timing.bodyPending && code !== 'ECONNREFUSED' && code !== 'UND_ERR_CONNECT_TIMEOUT')
     return 'no-verdict';
   return code !== undefined && OUTAGE_ERROR_CODES.has(code) ? 'outage' : 'no-verdict';
+}
+
+/** `Retry-After` as seconds or an HTTP date, in milliseconds from now. */
+export function retryAfterMs(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const raw = headers['retry-after'];
+  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim();
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }

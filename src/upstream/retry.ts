@@ -14,7 +14,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { upstreamAttemptStarted } from '../observability/tracing.ts';
-import { isTimeout } from './failures.ts';
+import { isTimeout, retryAfterMs } from './failures.ts';
+
+export { retryAfterMs } from './failures.ts';
+
 import type { AttemptStage } from './pipeline.ts';
 
 export const RETRY_LIMITS = { maxRetries: 3, baseDelayMs: 200, maxDelayMs: 2_000 } as const;
@@ -54,16 +57,6 @@ export function retryDelayMs(
 export function backoffMs(retriesSoFar: number, random: () => number = Math.random): number {
   const step = Math.min(RETRY_LIMITS.maxDelayMs, RETRY_LIMITS.baseDelayMs * 2 ** retriesSoFar);
   return Math.round(step / 2 + (random() * step) / 2);
-}
-
-/** `Retry-After` as seconds or an HTTP date, in milliseconds from now. */
-export function retryAfterMs(headers: Record<string, string | string[] | undefined>): number | undefined {
-  const raw = headers['retry-after'];
-  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim();
-  if (!value) return undefined;
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
 /**
