@@ -24,7 +24,7 @@ import SchemaBuilder, {
   type SchemaTypes,
   type TypeParam,
 } from '@pothos/core';
-import type { GraphQLInterfaceType, GraphQLNamedType, GraphQLSchema } from 'graphql';
+import { type GraphQLSchema, isInterfaceType } from 'graphql';
 import {
   COST_EXTENSION,
   declaredLoadCost,
@@ -67,12 +67,6 @@ function resolvesOnItsOwn<Types extends SchemaTypes>(config: PothosOutputFieldCo
   return config.resolve !== undefined && config.extensions?.pothosExposedField !== config.name;
 }
 
-// Duck-typed rather than graphql's isInterfaceType: Pothos builds with its own copy of graphql under vitest, and
-// instanceof fails across copies.
-function isInterface(type: GraphQLNamedType | undefined | null): type is GraphQLInterfaceType {
-  return Object.prototype.toString.call(type) === '[object GraphQLInterfaceType]';
-}
-
 export class UpstreamCostPlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
   /** Fields found without a declaration in this build, named by the type that declares them. */
   readonly #undeclared = new Set<string>();
@@ -106,7 +100,7 @@ export class UpstreamCostPlugin<Types extends SchemaTypes> extends BasePlugin<Ty
       );
     }
     const node = schema.getType('Node');
-    const nodeTypes = isInterface(node) ? schema.getPossibleTypes(node) : [];
+    const nodeTypes = isInterfaceType(node) ? schema.getPossibleTypes(node) : [];
     const unpriced = nodeTypes.filter((type) => !declaredLoadCost(type)).map((type) => type.name);
     if (unpriced.length > 0) {
       problems.push(

@@ -18,11 +18,12 @@ import {
   type DocumentNode,
   type FieldNode,
   type FragmentDefinitionNode,
-  type GraphQLNamedType,
   type GraphQLObjectType,
   type GraphQLOutputType,
   type GraphQLSchema,
+  getNamedType,
   getOperationAST,
+  isObjectType,
   Kind,
   type OperationDefinitionNode,
   type OperationTypeNode,
@@ -85,10 +86,9 @@ export function estimateUpstreamCalls(
 }
 
 /**
- * The variables as sent, with the operation's defaults for those left out. Not graphql's getVariableValues: its
- * instanceof checks fail across copies of graphql (vitest loads the ESM build next to Pothos' CommonJS one).
- * Values that would not coerce only make execution refuse the operation before any resolver runs; the costs read
- * arguments defensively.
+ * The variables as sent, with the operation's defaults for those left out. Not graphql's getVariableValues: a
+ * value that would not coerce makes execution refuse the operation (400) before any resolver runs, so the estimate
+ * needs only the values as sent; the costs read arguments defensively.
  */
 function withDefaults(
   operation: OperationDefinitionNode,
@@ -197,21 +197,13 @@ function defaultChildren(schema: GraphQLSchema, returnType: GraphQLOutputType, p
   return type ? [{ type, place: { ...place, depth: place.depth + 1, lazy: undefined } }] : [];
 }
 
-// Duck-typed rather than graphql's isObjectType/getNamedType: their instanceof checks fail when the schema was
-// built by another copy of graphql (vitest loads the ESM build next to Pothos' CommonJS one).
-function isObject(type: GraphQLNamedType | undefined): type is GraphQLObjectType {
-  return Object.prototype.toString.call(type) === '[object GraphQLObjectType]';
-}
-
 /** A field's output type -> the object type under its lists and non-nulls (null: none), found once per type. */
 const objectTypes = new WeakMap<GraphQLOutputType, GraphQLObjectType | null>();
 
 function namedObjectType(schema: GraphQLSchema, type: GraphQLOutputType): GraphQLObjectType | undefined {
   let found = objectTypes.get(type);
   if (found === undefined) {
-    let named: { ofType?: unknown; name?: unknown } = type;
-    while (named.ofType) named = named.ofType as typeof named;
-    found = (typeof named.name === 'string' && objectType(schema, named.name)) || null;
+    found = objectType(schema, getNamedType(type).name) ?? null;
     objectTypes.set(type, found);
   }
   return found ?? undefined;
@@ -219,5 +211,5 @@ function namedObjectType(schema: GraphQLSchema, type: GraphQLOutputType): GraphQ
 
 function objectType(schema: GraphQLSchema, name: string): GraphQLObjectType | undefined {
   const type = schema.getType(name);
-  return isObject(type) ? type : undefined;
+  return isObjectType(type) ? type : undefined;
 }

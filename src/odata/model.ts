@@ -6,7 +6,17 @@
  * the names that differ from the graph (an execution's `name` is `deploymentName` / `exportName`), the leading
  * order of properties, and Int64 where a GraphQL Float holds whole numbers past 2^31.
  */
-import type { GraphQLField, GraphQLObjectType, GraphQLSchema } from 'graphql';
+import {
+  type GraphQLField,
+  type GraphQLNamedType,
+  type GraphQLSchema,
+  getNamedType,
+  isEnumType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+  isScalarType,
+} from 'graphql';
 
 export type EdmType =
   | 'Edm.String'
@@ -77,21 +87,14 @@ interface Derivation {
   leading: readonly string[];
 }
 
-// Duck-typed rather than graphql's isObjectType & co.: their instanceof checks fail when the schema was built by
-// another copy of graphql (vitest loads the ESM build next to Pothos' CommonJS one; see demand/field-costs.ts).
-function kindOf(type: unknown): string {
-  return Object.prototype.toString.call(type).slice(8, -1);
-}
-
 /** A field's type unwrapped: its named type, and whether the outermost wrapper is non-null; undefined for a list. */
 function scalarShape(
   field: GraphQLField<unknown, unknown>,
-): { named: string; kind: string; nonNull: boolean } | undefined {
-  let type: unknown = field.type;
-  const nonNull = kindOf(type) === 'GraphQLNonNull';
-  if (nonNull) type = (type as { ofType: unknown }).ofType;
-  if (kindOf(type) === 'GraphQLList') return undefined;
-  return { named: (type as { name: string }).name, kind: kindOf(type), nonNull };
+): { named: GraphQLNamedType; nonNull: boolean } | undefined {
+  const { type } = field;
+  const nullable = isNonNullType(type) ? type.ofType : type;
+  if (isListType(nullable)) return undefined;
+  return { named: getNamedType(type), nonNull: isNonNullType(type) };
 }
 
 /**
@@ -100,15 +103,14 @@ function scalarShape(
  */
 export function scalarProperties(schema: GraphQLSchema, derivation: Derivation): EdmProperty[] {
   const type = schema.getType(derivation.graphqlType);
-  if (kindOf(type) !== 'GraphQLObjectType')
-    throw new Error(`The schema has no object type ${derivation.graphqlType}`);
+  if (!isObjectType(type)) throw new Error(`The schema has no object type ${derivation.graphqlType}`);
   const properties: EdmProperty[] = [];
-  for (const field of Object.values((type as GraphQLObjectType).getFields())) {
-    if (field.name === 'id' || field.args.some((arg) => kindOf(arg.type) === 'GraphQLNonNull')) continue;
+  for (const field of Object.values(type.getFields())) {
+    if (field.name === 'id' || field.args.some((arg) => isNonNullType(arg.type))) continue;
     const shape = scalarShape(field);
     let edm: EdmType | undefined;
-    if (shape?.kind === 'GraphQLEnumType') edm = 'Edm.String';
-    else if (shape?.kind === 'GraphQLScalarType') edm = EDM_OF_SCALAR[shape.named];
+    if (shape && isEnumType(shape.named)) edm = 'Edm.String';
+    else if (shape && isScalarType(shape.named)) edm = EDM_OF_SCALAR[shape.named.name];
     if (!shape || !edm) continue;
     const name = derivation.renamed?.[field.name] ?? field.name;
     properties.push({

@@ -38,7 +38,7 @@ function isVariableError(error: GraphQLError): boolean {
 }
 
 function contractCode(error: GraphQLError): string | undefined {
-  // Optional chaining: an error from another copy of graphql (graphql-jit's) may carry no extensions object.
+  // Optional chaining: graphql-jit's own GraphQLError (its variable errors) carries no extensions object.
   const code = error.extensions?.code;
   const status = error.extensions?.http?.status;
   if (typeof code === 'string') {

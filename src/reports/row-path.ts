@@ -8,11 +8,29 @@ import {
   type DocumentNode,
   type FieldNode,
   type FragmentDefinitionNode,
+  type GraphQLField,
+  type GraphQLInterfaceType,
+  type GraphQLObjectType,
+  type GraphQLOutputType,
   type GraphQLSchema,
+  getNamedType,
+  isInterfaceType,
+  isListType,
+  isNonNullType,
+  isObjectType,
   Kind,
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
+
+/** A type whose fields a selection set picks from. */
+type FieldsOwner = GraphQLObjectType | GraphQLInterfaceType;
+
+/** The type a fragment's condition names, when it has fields. */
+function ownerNamed(schema: GraphQLSchema, name: string): FieldsOwner | undefined {
+  const type = schema.getType(name);
+  return isObjectType(type) || isInterfaceType(type) ? type : undefined;
+}
 
 export interface RowPath {
   /** Response keys from the data root. */
@@ -21,28 +39,16 @@ export interface RowPath {
   firstList: number;
 }
 
-interface FieldsOwner {
-  getFields(): Record<string, { type: unknown }>;
-}
-
-// Duck-typed: instanceof checks fail across the copies of graphql vitest loads (see demand/field-costs.ts).
-function kindOf(type: unknown): string {
-  return Object.prototype.toString.call(type).slice(8, -1);
-}
-
 /** A field's output type: whether it is a list, and its named type when that has fields. */
-function describe(type: unknown): { list: boolean; owner: FieldsOwner | undefined } {
-  let current = type;
-  if (kindOf(current) === 'GraphQLNonNull') current = (current as { ofType: unknown }).ofType;
-  const list = kindOf(current) === 'GraphQLList';
-  while (kindOf(current) === 'GraphQLList' || kindOf(current) === 'GraphQLNonNull') {
-    current = (current as { ofType: unknown }).ofType;
-  }
-  const kind = kindOf(current);
+function describe(type: GraphQLOutputType): {
+  list: boolean;
+  owner: FieldsOwner | undefined;
+} {
+  const nullable = isNonNullType(type) ? type.ofType : type;
+  const named = getNamedType(type);
   return {
-    list,
-    owner:
-      kind === 'GraphQLObjectType' || kind === 'GraphQLInterfaceType' ? (current as FieldsOwner) : undefined,
+    list: isListType(nullable),
+    owner: isObjectType(named) || isInterfaceType(named) ? named : undefined,
   };
 }
 
@@ -65,22 +71,13 @@ function fieldsOf(
       out.push({ node: selection, owner });
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
       const condition = selection.typeCondition
-        ? schema.getType(selection.typeCondition.name.value)
+        ? ownerNamed(schema, selection.typeCondition.name.value)
         : undefined;
-      fieldsOf(
-        schema,
-        condition ? (condition as unknown as FieldsOwner) : owner,
-        selection.selectionSet,
-        fragments,
-        out,
-        spreading,
-      );
+      fieldsOf(schema, condition ?? owner, selection.selectionSet, fragments, out, spreading);
     } else {
       const fragment = fragments.get(selection.name.value);
       if (!fragment || spreading.has(fragment.name.value)) continue;
-      const condition = schema.getType(fragment.typeCondition.name.value) as unknown as
-        | FieldsOwner
-        | undefined;
+      const condition = ownerNamed(schema, fragment.typeCondition.name.value);
       fieldsOf(
         schema,
         condition ?? owner,
@@ -113,7 +110,7 @@ export function rowPathOf(
   operation: OperationDefinitionNode,
   rows: string | undefined,
 ): RowPath | undefined | string {
-  const query = schema.getQueryType() as unknown as FieldsOwner | null | undefined;
+  const query = schema.getQueryType();
   if (!query) return 'The schema has no query type';
   const fragments = fragmentsOf(document);
   if (rows === undefined) return firstListPath(schema, query, operation.selectionSet, fragments, []);
@@ -125,8 +122,9 @@ export function rowPathOf(
     const found: FoundField | undefined = selectionSet
       ? fieldsOf(schema, owner, selectionSet, fragments).find((f) => keyOf(f.node) === key)
       : undefined;
-    const definition = found?.owner.getFields()[found.node.name.value];
-    const shape = definition && describe(definition.type);
+    const definition: GraphQLField<unknown, unknown> | undefined =
+      found?.owner.getFields()[found.node.name.value];
+    const shape: ReturnType<typeof describe> | undefined = definition && describe(definition.type);
     if (!found?.node.selectionSet || !shape?.owner) {
       return `rows=${rows}: ${path.slice(0, i + 1).join('.')} is not a field with a selection in the report's query`;
     }

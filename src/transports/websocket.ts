@@ -139,7 +139,7 @@ export function attachWebSocket(server: Server, yoga: Yoga, services: Services):
         return [parseError(error)];
       }
       const errors = enveloped.validate(enveloped.schema, document);
-      if (errors.length > 0) return errors.map((error: GraphQLError) => fromAnyGraphQL(error) ?? error);
+      if (errors.length > 0) return errors;
       if (span) {
         // Answered here rather than by graphql-ws, so the span of such an operation ends too.
         const operation = getOperationAST(document, payload.operationName);
@@ -267,7 +267,7 @@ function tooManyOperations(): GraphQLError {
 
 /** A document that does not parse (or is over a parser limit), with the code HTTP requests get for it. */
 function parseError(error: unknown): GraphQLError {
-  const graphqlError = fromAnyGraphQL(error);
+  const graphqlError = error instanceof GraphQLError ? error : undefined;
   if (!graphqlError) {
     const known = findGatewayError(error);
     return known ? toGraphQLError(known) : createGraphQLError('Unexpected error.');
@@ -278,24 +278,6 @@ function parseError(error: unknown): GraphQLError {
     source: graphqlError.source,
     positions: graphqlError.positions,
     extensions: { ...graphqlError.extensions, code },
-  });
-}
-
-/**
- * graphql-ws accepts only errors that are `instanceof` its own graphql's GraphQLError, but graphql is loaded twice
- * here (ESM, and CJS through graphql-armor): a parser or rule error from the other copy is rebuilt as ours.
- */
-function fromAnyGraphQL(error: unknown): GraphQLError | undefined {
-  if (error instanceof GraphQLError) return error;
-  if (!(error instanceof Error) || error.name !== 'GraphQLError') return undefined;
-  const other = error as GraphQLError;
-  return createGraphQLError(other.message, {
-    nodes: other.nodes,
-    source: other.source,
-    positions: other.positions,
-    path: other.path,
-    originalError: other.originalError ?? undefined,
-    extensions: other.extensions,
   });
 }
 
