@@ -3,7 +3,7 @@ import SchemaBuilder from '@pothos/core';
 import DataloaderPlugin from '@pothos/plugin-dataloader';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { Context } from './context.ts';
-import UpstreamCostPlugin from './demand/cost-plugin.ts';
+import UpstreamCostPlugin from './cost/cost-plugin.ts';
 import { InputError } from './errors.ts';
 import {
   decodeGlobalID,
@@ -22,7 +22,7 @@ export const builder = new SchemaBuilder<{
   };
   DefaultEdgesNullability: false;
 }>({
-  // UpstreamCostPlugin: every field with a resolver says what it costs upstream (`upstream`; demand/).
+  // UpstreamCostPlugin: every field with a resolver says what it costs upstream (`upstream`; cost/).
   plugins: [RelayPlugin, DataloaderPlugin, UpstreamCostPlugin],
   relay: {
     cursorType: 'String',

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.ts';
-import { UpstreamCallCounter } from './demand/call-counter.ts';
+import { UpstreamCallCounter } from './cost/call-counter.ts';
 import { SecurityDirectory } from './directory.ts';
 import { unauthenticated } from './errors.ts';
 import type { RequestInfo } from './http/request-info.ts';
@@ -51,7 +51,7 @@ export interface Context {
   epmware(): Epmware;
   /** This request's users, groups and memberships, each fetched at most once. */
   directory: SecurityDirectory;
-  /** This operation's upstream calls so far, refused past MAX_UPSTREAM_CALLS_PER_OPERATION (see demand/). */
+  /** This operation's upstream calls so far, refused past MAX_UPSTREAM_CALLS_PER_OPERATION (see cost/). */
   upstreamCalls: UpstreamCallCounter;
   /** Shared task pollers behind Subscription.taskUpdates. */
   taskWatcher: TaskWatcher;

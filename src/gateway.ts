@@ -8,7 +8,6 @@ import { createYoga } from 'graphql-yoga';
 import type { Config } from './config.ts';
 import { type Context, createContext, type GraphQLServerContext, type Services } from './context.ts';
 import { findGatewayError, maskGatewayError } from './errors.ts';
-import { GRAPHIQL_ASSET_PREFIX, graphiqlOptions } from './graphiql.ts';
 import { HostRule } from './http/host-rule.ts';
 import { createRouter, type Route } from './http/router.ts';
 import { createLogger, type LogDestination, yogaLogger } from './observability/logger.ts';
@@ -23,7 +22,8 @@ import {
   handleExportDownload,
 } from './routes/export-download.ts';
 import { graphiqlPage, isGraphiQLPageRequest, serveGraphiQLAsset } from './routes/graphiql.ts';
-import { handleOperations } from './routes/operations.ts';
+import { GRAPHIQL_ASSET_PREFIX, graphiqlOptions } from './routes/graphiql-page.ts';
+import { handleProbe } from './routes/probes.ts';
 import { REPORT_ROUTE, reportsHandler } from './routes/reports.ts';
 import { schema } from './schema/index.ts';
 import { enforceServerLimits, serverOptions } from './server-limits.ts';
@@ -166,7 +166,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
       path,
       template: path,
       handle: async (req, res) => {
-        await handleOperations(path, req, res, services);
+        await handleProbe(path, req, res, services);
       },
     }),
   );

@@ -158,7 +158,7 @@ describe.skipIf(missing !== null)(
     it('an instance whose /readyz answers 503 leaves the rotation; requests keep succeeding without it', async () => {
       await topology.cutUpstream(2);
       try {
-        // /readyz reuses its verdict on EPMware for a few seconds (routes/operations.ts): ask until it has a new one.
+        // /readyz reuses its verdict on EPMware for a few seconds (routes/probes.ts): ask until it has a new one.
         let readyz = await request(`http://127.0.0.1:${topology.gateways[2]?.port}/readyz`);
         for (let tries = 0; readyz.statusCode !== 503 && tries < 100; tries++) {
           await readyz.body.dump();

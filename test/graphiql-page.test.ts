@@ -7,7 +7,7 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkOperationDocuments, formatProblem, loadSchema } from '../scripts/check-operations.ts';
-import { graphiqlOptions, STARTER_RUN, STARTER_USERS, STARTER_WATCH } from '../src/graphiql.ts';
+import { graphiqlOptions, STARTER_RUN, STARTER_USERS, STARTER_WATCH } from '../src/routes/graphiql-page.ts';
 import { type Stack, startStack } from './harness.ts';
 
 let demo: Stack;

@@ -1,7 +1,8 @@
 /**
- * The Yoga/envelop plugins every GraphQL request goes through, in order: request-level refusals first (CSRF, body
- * size) so a refused request is never read, then document limits (parse and validation, before any upstream
- * call), then observation (metrics, logs), and last the mapping of Yoga's error codes to the contract's.
+ * The Yoga/envelop plugins every GraphQL request goes through, in this order: request-level refusals first (CSRF,
+ * body size, uploads) so a refused request is never read; then document limits (parse and validation, before any
+ * upstream call); then observation (metrics, logs); then what shapes the answer (the contract's error codes,
+ * Cache-Control, @defer/@stream with masking, spans); and last the executor swap for plain queries (graphql-jit).
  * CORS is Yoga's `cors` option (see cors.ts), set in gateway.ts.
  */
 import type { Plugin } from 'graphql-yoga';
@@ -21,7 +22,7 @@ import { queryJitPlugin } from './query-jit.ts';
 import { queryLimitsPlugin } from './query-limits.ts';
 import { operationLoggingPlugin } from './request-logging.ts';
 import { streamingUploadsPlugin } from './streaming-uploads.ts';
-import { upstreamDemandPlugin } from './upstream-demand.ts';
+import { upstreamCostPlugin } from './upstream-cost.ts';
 
 export function gatewayPlugins(services: Services): Plugin<Context>[] {
   const { config, metrics, logger } = services;
@@ -39,7 +40,7 @@ export function gatewayPlugins(services: Services): Plugin<Context>[] {
     ...persistedDocumentsPlugins(config.persistedDocuments, config.persistedDocumentsOnly),
     queryLimitsPlugin({ hideFieldSuggestions: !config.introspection }),
     ...introspectionPlugins(config.introspection),
-    upstreamDemandPlugin(config.maxUpstreamCallsPerOperation),
+    upstreamCostPlugin(config.maxUpstreamCallsPerOperation),
     operationMetricsPlugin(metrics),
     operationLoggingPlugin(logger),
     contractCodesPlugin(),

@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { brotliCompress, gzip, constants as zlib } from 'node:zlib';
 import type { GraphiQLOptions } from 'graphql-yoga';
-import { GRAPHIQL_ASSET_PREFIX, GRAPHIQL_START_SCRIPT, renderGraphiQLPage } from '../graphiql.ts';
+import { GRAPHIQL_ASSET_PREFIX, GRAPHIQL_START_SCRIPT, renderGraphiQLPage } from './graphiql-page.ts';
 import { sendJson } from './respond.ts';
 
 const VERSION = (

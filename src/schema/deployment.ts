@@ -4,7 +4,6 @@
  * sibling deployments keep their data.
  */
 import { builder } from '../builder.ts';
-import { configurationType } from './configuration.ts';
 import {
   checkConfigurationNames,
   configurationsCost,
@@ -16,6 +15,7 @@ import {
   loadDeploymentExecutions,
   parseExecutionLocalId,
 } from './execution.ts';
+import { configurationType } from './history-fields.ts';
 
 export const DeploymentExecution = builder.node(
   builder.objectRef<DeploymentExecutionSource>('DeploymentExecution'),

@@ -9,7 +9,7 @@ import type { InputObjectRef, ObjectRef, QueryFieldBuilder } from '@pothos/core'
 import type { GraphQLResolveInfo } from 'graphql';
 import type { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { deeper, type FieldCost } from '../demand/field-cost.ts';
+import { deeper, type FieldCost } from '../cost/field-cost.ts';
 import type { Index, Memberships, SecurityDirectory } from '../directory.ts';
 import { type Combinators, filterItems, someFilter } from './filters.ts';
 import {

@@ -15,7 +15,7 @@ import {
   listAsSent,
   type NodeLoadCost,
   parsedBy,
-} from '../demand/field-cost.ts';
+} from '../cost/field-cost.ts';
 import { GatewayError, InputError } from '../errors.ts';
 import type { EpmDeploymentExecution, EpmExportExecution } from '../upstream/types.ts';
 

@@ -3,7 +3,6 @@
  * themselves; `executions` and `latestExecution` ask export/get_execution_details.
  */
 import { builder } from '../builder.ts';
-import { configurationType } from './configuration.ts';
 import {
   checkConfigurationNames,
   configurationsCost,
@@ -15,6 +14,7 @@ import {
   loadExportExecutions,
   parseExecutionLocalId,
 } from './execution.ts';
+import { configurationType } from './history-fields.ts';
 
 /** EPMware sends the size as a number, a numeric string, or null when there is no file. */
 export function fileSizeBytes(raw: number | string | null | undefined): number | null {

@@ -4,7 +4,7 @@
  * this file imports nothing from the builder (it would be a cycle).
  */
 import type { GraphQLInterfaceType, GraphQLResolveInfo } from 'graphql';
-import { type Child, deeper, type FieldCost, type FieldCostInput, parsedBy } from '../demand/field-cost.ts';
+import { type Child, deeper, type FieldCost, type FieldCostInput, parsedBy } from '../cost/field-cost.ts';
 import { GatewayError, InputError } from '../errors.ts';
 
 interface GlobalId {

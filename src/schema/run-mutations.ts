@@ -5,7 +5,7 @@
  */
 import { type GraphQLResolveInfo, Kind, type SelectionSetNode } from 'graphql';
 import { builder } from '../builder.ts';
-import { deeper, type FieldCost } from '../demand/field-cost.ts';
+import { deeper, type FieldCost } from '../cost/field-cost.ts';
 import type { Epmware } from '../upstream/epmware.ts';
 import type { EpmTaskStatus } from '../upstream/types.ts';
 import { exactlyOne, requiredText, timeoutMin } from '../validation.ts';

@@ -12,7 +12,7 @@
  */
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { deeper, type FieldCost, type NodeLoadCost, type Place, type Tally } from '../demand/field-cost.ts';
+import { deeper, type FieldCost, type NodeLoadCost, type Place, type Tally } from '../cost/field-cost.ts';
 import { type Mention, mention, nameKey } from '../directory.ts';
 import type { EpmGroup, EpmUser } from '../upstream/types.ts';
 

@@ -3,7 +3,7 @@
  * tasks/task-watcher.ts (one poller per credential and task, however many subscribers).
  */
 import { builder } from '../builder.ts';
-import { deeper, type FieldCost } from '../demand/field-cost.ts';
+import { deeper, type FieldCost } from '../cost/field-cost.ts';
 import { InputError, unauthenticated } from '../errors.ts';
 import type { TaskUpdate } from '../tasks/task-watcher.ts';
 import { idOrName } from '../validation.ts';

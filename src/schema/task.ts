@@ -1,7 +1,7 @@
 import { builder } from '../builder.ts';
 import { mapBounded, requestLimiter } from '../concurrency.ts';
 import type { Context } from '../context.ts';
-import { accepts, deeper, type FieldCost, type NodeLoadCost } from '../demand/field-cost.ts';
+import { accepts, deeper, type FieldCost, type NodeLoadCost } from '../cost/field-cost.ts';
 import { GatewayError, InputError } from '../errors.ts';
 import { percentCompleted, taskState } from '../tasks/task-state.ts';
 import type { EpmTaskStatus } from '../upstream/types.ts';

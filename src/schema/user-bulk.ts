@@ -5,7 +5,7 @@
  */
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { listAsSent, parsedBy } from '../demand/field-cost.ts';
+import { listAsSent, parsedBy } from '../cost/field-cost.ts';
 import { nameKey } from '../directory.ts';
 import { findGatewayError } from '../errors.ts';
 import type { EpmUser } from '../upstream/types.ts';

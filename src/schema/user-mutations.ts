@@ -5,7 +5,7 @@
  */
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import type { FieldCost } from '../demand/field-cost.ts';
+import type { FieldCost } from '../cost/field-cost.ts';
 import { GatewayError, UpstreamError } from '../errors.ts';
 import type { EpmUser, SsoUserFields } from '../upstream/types.ts';
 import { email, nameList, optionalText, requiredText } from '../validation.ts';

@@ -98,12 +98,6 @@ export function parseAuthorization(value: string | null | undefined): ClientAuth
   return { kind: 'token', token };
 }
 
-/** The token a client sent, or null when it sent none or a malformed one (see parseAuthorization). */
-export function tokenFromAuthorization(header: string | null | undefined): string | null {
-  const parsed = parseAuthorization(header);
-  return parsed.kind === 'token' ? parsed.token : null;
-}
-
 /**
  * The credential for a request: the client's own token, else (with no Authorization at all) the configured
  * EPMWARE_TOKEN, else none. A malformed Authorization is an UNAUTHENTICATED error, whatever EPMWARE_TOKEN says.

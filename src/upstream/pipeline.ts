@@ -25,7 +25,7 @@ export type EndpointClass = 'standard' | 'upload' | 'bulk';
 /** Interactive requests are served before background task polls when the budget is short. */
 export type Priority = 'interactive' | 'background';
 
-/** Counts one GraphQL operation's upstream calls, refusing past its limit (demand/call-counter.ts). */
+/** Counts one GraphQL operation's upstream calls, refusing past its limit (cost/call-counter.ts). */
 export interface CallCounter {
   /** Counts one call, or throws. */
   take(endpoint: string): void;

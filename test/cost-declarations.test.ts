@@ -8,9 +8,9 @@ import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
 import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import UpstreamCostPlugin from '../src/demand/cost-plugin.ts';
-import { estimateUpstreamCalls } from '../src/demand/estimate.ts';
-import { declaredCost, declaredLoadCost } from '../src/demand/field-cost.ts';
+import UpstreamCostPlugin from '../src/cost/cost-plugin.ts';
+import { estimateUpstreamCalls } from '../src/cost/estimate.ts';
+import { declaredCost, declaredLoadCost } from '../src/cost/field-cost.ts';
 import { schema } from '../src/schema/index.ts';
 
 function costBuilder() {

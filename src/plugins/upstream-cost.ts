@@ -2,10 +2,10 @@
  * Demand control in upstream calls. A cheap-looking document (30 aliases of `deployments(names: [100 names])
  * { executions }`, or `nodes(ids: [3000 task ids])`) would spend a credential's whole minute of EPMware budget;
  * with a shared EPMWARE_TOKEN, one anonymous request would starve every other client. So before an operation runs,
- * its most upstream calls are estimated (demand/estimate.ts, from the costs declared on the fields; remembered per
- * document and variables by demand/estimate-memo.ts) and an operation over MAX_UPSTREAM_CALLS_PER_OPERATION
+ * its most upstream calls are estimated (cost/estimate.ts, from the costs declared on the fields; remembered per
+ * document and variables by cost/estimate-memo.ts) and an operation over MAX_UPSTREAM_CALLS_PER_OPERATION
  * is refused with GRAPHQL_VALIDATION_FAILED (HTTP 400) and no upstream call; while it runs, the context's counter
- * (demand/call-counter.ts) refuses any call past the limit that the estimate did not foresee.
+ * (cost/call-counter.ts) refuses any call past the limit that the estimate did not foresee.
  *
  * Why at execute/subscribe time and not as a validation rule: the estimate needs the request's variables (a list
  * of names passed as a variable counts), and Yoga caches validation results per document, not per variables.
@@ -18,8 +18,8 @@
 import type { ExecutionArgs, GraphQLError } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { Context } from '../context.ts';
-import { ESTIMATE_CEILING } from '../demand/estimate.ts';
-import { EstimateMemo } from '../demand/estimate-memo.ts';
+import { ESTIMATE_CEILING } from '../cost/estimate.ts';
+import { EstimateMemo } from '../cost/estimate-memo.ts';
 
 function refusal(args: ExecutionArgs, limit: number, memo: EstimateMemo): GraphQLError | null {
   const estimate = memo.estimate(
@@ -38,7 +38,7 @@ function refusal(args: ExecutionArgs, limit: number, memo: EstimateMemo): GraphQ
   );
 }
 
-export function upstreamDemandPlugin(limit: number): Plugin<Context> {
+export function upstreamCostPlugin(limit: number): Plugin<Context> {
   // One per gateway (one schema): a document sent again with the same variables is not walked again.
   const memo = new EstimateMemo();
   return {

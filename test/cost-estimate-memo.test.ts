@@ -6,8 +6,8 @@
  */
 import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { estimateUpstreamCalls } from '../src/demand/estimate.ts';
-import { EstimateMemo, MAX_ESTIMATES, MAX_VARIABLES_KEY } from '../src/demand/estimate-memo.ts';
+import { estimateUpstreamCalls } from '../src/cost/estimate.ts';
+import { EstimateMemo, MAX_ESTIMATES, MAX_VARIABLES_KEY } from '../src/cost/estimate-memo.ts';
 import { schema } from '../src/schema/index.ts';
 
 const DASHBOARD = parse('query ($n: [String!]!) { deployments(names: $n) { latestExecution { state } } }');

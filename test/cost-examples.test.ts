@@ -11,7 +11,7 @@ import { type DocumentNode, Kind, type OperationDefinitionNode, parse } from 'gr
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { readOperationDocuments } from '../scripts/check-operations.ts';
-import { estimateUpstreamCalls } from '../src/demand/estimate.ts';
+import { estimateUpstreamCalls } from '../src/cost/estimate.ts';
 import { schema } from '../src/schema/index.ts';
 import { COUNTED_UPSTREAM, type Stack, stackForFile } from './harness.ts';
 import { sseClient } from './subscription-clients.ts';

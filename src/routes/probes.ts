@@ -82,7 +82,7 @@ async function readiness(services: Services): Promise<Readiness> {
   };
 }
 
-export async function handleOperations(
+export async function handleProbe(
   path: string,
   _req: IncomingMessage,
   res: ServerResponse,

@@ -6,7 +6,7 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
-import { declaredCost } from '../src/demand/field-cost.ts';
+import { declaredCost } from '../src/cost/field-cost.ts';
 import { schema } from '../src/schema/index.ts';
 import { type GraphQLResponse, type Stack, startStack } from './harness.ts';
 

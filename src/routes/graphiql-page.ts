@@ -4,7 +4,7 @@
  * no token is ever put in the page.
  */
 import type { GraphiQLOptions } from 'graphql-yoga';
-import { CSRF_HEADERS } from './plugins/csrf.ts';
+import { CSRF_HEADERS } from '../plugins/csrf.ts';
 
 /** Where the page's script, styles, editor workers and icon are served (routes/graphiql.ts). */
 export const GRAPHIQL_ASSET_PREFIX = '/graphiql/';

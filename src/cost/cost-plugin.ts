@@ -48,7 +48,7 @@ declare global {
       ResolveShape,
       ResolveReturnShape,
     > {
-      /** What one resolution of this field costs upstream: 'none', or its FieldCost (see demand/field-cost.ts). */
+      /** What one resolution of this field costs upstream: 'none', or its FieldCost (see cost/field-cost.ts). */
       upstream?: UpstreamCost;
     }
 
@@ -96,7 +96,7 @@ export class UpstreamCostPlugin<Types extends SchemaTypes> extends BasePlugin<Ty
       problems.push(
         `These fields have a resolver of their own but declare no upstream cost: ${[...this.#undeclared].sort().join(', ')}. ` +
           "Add `upstream: 'none'` to a field's options when it makes no call to EPMware, or its cost (a FieldCost, " +
-          'see src/demand/field-cost.ts) when it does.',
+          'see src/cost/field-cost.ts) when it does.',
       );
     }
     const node = schema.getType('Node');

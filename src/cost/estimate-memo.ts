@@ -3,13 +3,14 @@
  * schedule) is not walked again. An estimate depends on the schema, the document, the operation name and the
  * variables alone, never on the credential or on what EPMware holds, so a remembered one is the same answer.
  *
- * Bounded: at most MAX_ESTIMATES entries, the least recently used evicted first, and variables past
+ * Bounded: at most MAX_ESTIMATES entries (lru-cache: the least recently used evicted first), and variables past
  * MAX_VARIABLES_KEY characters (as JSON), or holding more than JSON's values (an upload), are estimated every time
  * rather than kept. A document is named by an id
  * kept in a WeakMap, so the memo never holds a document Yoga's parse cache has let go. One memo serves one schema
  * (the plugin's).
  */
 import type { DocumentNode, GraphQLSchema } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { type DemandEstimate, estimateUpstreamCalls } from './estimate.ts';
 
 export const MAX_ESTIMATES = 1_000;
@@ -36,10 +37,12 @@ function plainJson(variables: unknown): string | null {
 export class EstimateMemo {
   readonly #documentIds = new WeakMap<DocumentNode, number>();
   #nextDocumentId = 0;
-  /** Insertion order is recency order: a hit is moved to the end, the first entry is the one to evict. */
-  readonly #estimates = new Map<string, DemandEstimate | null>();
+  /** An estimate, or null for a document that names no operation to estimate (boxed: lru-cache keeps no null). */
+  readonly #estimates: LRUCache<string, { estimate: DemandEstimate | null }>;
 
-  constructor(readonly maxEntries = MAX_ESTIMATES) {}
+  constructor(readonly maxEntries = MAX_ESTIMATES) {
+    this.#estimates = new LRUCache({ max: maxEntries });
+  }
 
   get size(): number {
     return this.#estimates.size;
@@ -56,18 +59,10 @@ export class EstimateMemo {
       return estimateUpstreamCalls(schema, document, variables, operationName);
     }
     const key = `${this.#documentId(document)}\n${operationName ?? ''}\n${variablesKey}`;
-    if (this.#estimates.has(key)) {
-      const known = this.#estimates.get(key) ?? null;
-      this.#estimates.delete(key);
-      this.#estimates.set(key, known);
-      return known;
-    }
+    const known = this.#estimates.get(key);
+    if (known) return known.estimate;
     const estimate = estimateUpstreamCalls(schema, document, variables, operationName);
-    this.#estimates.set(key, estimate && Object.freeze(estimate));
-    if (this.#estimates.size > this.maxEntries) {
-      const oldest = this.#estimates.keys().next().value;
-      if (oldest !== undefined) this.#estimates.delete(oldest);
-    }
+    this.#estimates.set(key, { estimate: estimate && Object.freeze(estimate) });
     return estimate;
   }
 
