@@ -10,18 +10,11 @@
  * in-process costs no further upstream call; filtering, ordering and paging then happen in memory (filter.ts,
  * paging.ts), which the graph's own filters could not express (case-sensitive comparisons, gt/lt on any property).
  */
-import { createRequire } from 'node:module';
-import type { DocumentNode, GraphQLSchema } from 'graphql';
+import { type DocumentNode, execute, type GraphQLSchema, parse } from 'graphql';
 import type { Context } from '../context.ts';
 import { findGatewayError, GatewayError } from '../errors.ts';
 import type { Row } from './filter.ts';
 import type { EntitySet } from './model.ts';
-
-/**
- * graphql as the schema's builder (Pothos) loads it: its executor checks the schema with instanceof, which fails
- * across the CommonJS and ESM copies vitest loads side by side (in production both are the same module).
- */
-const { execute, parse } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
 
 /** The connection's page size: the graph's maximum. */
 const CONNECTION_PAGE = 1000;
