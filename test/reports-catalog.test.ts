@@ -5,12 +5,14 @@
  * and a manifest written by GraphQL Code Generator's client preset (keys `sha256:<hex>`), generated here by the real
  * generator from examples/operations/reporting.graphql.
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generate } from '@graphql-codegen/cli';
+import { preset as clientPreset } from '@graphql-codegen/client-preset';
+import { codegen } from '@graphql-codegen/core';
 import { parse as parseCsv } from 'csv-parse/sync';
+import { buildSchema, parse, validate } from 'graphql';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILTIN_REPORTS } from '../src/reports/builtin.ts';
@@ -19,37 +21,43 @@ import { schema } from '../src/schema/index.ts';
 import { type Stack, startStack } from './harness.ts';
 import { basic } from './odata-client.ts';
 
-// graphql as the schema's builder loads it (vitest's ESM copy cannot validate a schema the CommonJS one built).
-const { parse, validate } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CODEGEN_OUT = join(ROOT, 'node_modules', '.cache', `codegen-${process.pid}`);
+/** Where the generated manifest is written, as an app's build would, for PERSISTED_DOCUMENTS to read. */
+const CODEGEN_OUT = mkdtempSync(join(tmpdir(), 'codegen-'));
 
 let stack: Stack;
 let codegenManifest: Record<string, string>;
 
-/** The client preset's manifest for the reporting examples, as an app's build would write it. */
-async function codegenPersistedDocuments(): Promise<string> {
-  mkdirSync(CODEGEN_OUT, { recursive: true });
-  await generate(
-    {
-      schema: join(ROOT, 'schema.graphql'),
-      documents: join(ROOT, 'examples/operations/reporting.graphql'),
-      silent: true,
-      generates: {
-        [`${CODEGEN_OUT}/`]: {
-          preset: 'client',
-          presetConfig: { persistedDocuments: { hashAlgorithm: 'sha256' } },
-        },
-      },
-    },
-    true,
-  );
-  return join(CODEGEN_OUT, 'persisted-documents.json');
+/**
+ * The client preset's manifest for the reporting examples, as an app's build writes it: the preset's own outputs,
+ * run by @graphql-codegen/core (the CLI adds only file loading, and its loaders need Node 22).
+ */
+async function codegenPersistedDocuments(): Promise<Record<string, string>> {
+  const schemaText = readFileSync(join(ROOT, 'schema.graphql'), 'utf8');
+  const location = join(ROOT, 'examples/operations/reporting.graphql');
+  const text = readFileSync(location, 'utf8');
+  const outputs = await clientPreset.buildGeneratesSection({
+    baseOutputDir: 'gql/',
+    presetConfig: { persistedDocuments: { hashAlgorithm: 'sha256' } },
+    plugins: [],
+    pluginMap: {},
+    schema: parse(schemaText),
+    schemaAst: buildSchema(schemaText),
+    documents: [{ location, document: parse(text), rawSDL: text }],
+    config: {},
+    documentTransforms: [],
+    pluginContext: {},
+  });
+  // The manifest's output waits for the typed documents' output: all of them run together.
+  const written = await Promise.all(outputs.map((output) => codegen(output)));
+  const at = outputs.findIndex((output) => output.filename === 'gql/persisted-documents.json');
+  return JSON.parse(written[at] ?? '{}') as Record<string, string>;
 }
 
 beforeAll(async () => {
-  const path = await codegenPersistedDocuments();
-  codegenManifest = JSON.parse(readFileSync(path, 'utf8'));
+  codegenManifest = await codegenPersistedDocuments();
+  const path = join(CODEGEN_OUT, 'persisted-documents.json');
+  writeFileSync(path, JSON.stringify(codegenManifest, null, 2));
   stack = await startStack({ env: { PERSISTED_DOCUMENTS: path, CACHE_TTL_MS: '0' } });
 }, 60_000);
 afterAll(async () => {
