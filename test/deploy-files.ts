@@ -161,6 +161,10 @@ export interface ComposeService {
   command?: string[];
   environment?: Record<string, string>;
   ports?: string[];
+  /** Ports other containers of the project reach, not published on the host. */
+  expose?: string[];
+  /** A compose duration: "30s", "1m30s". */
+  stop_grace_period?: string;
   volumes?: string[];
   healthcheck?: { test: string[] };
   depends_on?: Record<string, unknown> | string[];

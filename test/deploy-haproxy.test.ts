@@ -2,9 +2,10 @@
  * deploy/compose.yaml's topology for real (test/deploy-topology.ts): Debian's haproxy on deploy/haproxy/haproxy.cfg
  * in front of three `node dist/main.js` gateways sharing a private redis-server, with the compose file's gateway
  * environment. Through HAProxy: queries go round-robin, subscriptions over graphql-ws and SSE reach their task's
- * terminal status, a client cannot choose the links' host, and an instance leaves the rotation when its /readyz
- * says 503 or it dies, while every request keeps succeeding. The rolling restart under subscriptions (issue #21,
- * graceful shutdown) extends this file with `stopGateway(i, 'SIGTERM')` / `startGateway(i)`.
+ * terminal status, a client cannot choose the links' host, /metrics is only on each instance's METRICS_PORT, and an
+ * instance leaves the rotation when its /readyz says 503 or it dies, while every request keeps succeeding. The rolling
+ * restart under subscriptions (issue #21, graceful shutdown) is test/deploy-rolling-restart.test.ts, on the same
+ * topology.
  * Needs dist/, haproxy and redis-server: skipped visibly without them, except under CI=true.
  */
 import { existsSync } from 'node:fs';
@@ -102,6 +103,18 @@ describe.skipIf(missing !== null)(
       for (const gateway of topology.gateways) {
         const ready = await request(`http://127.0.0.1:${gateway.port}/readyz`);
         expect(await ready.body.json()).toMatchObject({ status: 'ready', redis: 'up' });
+      }
+    });
+
+    it('METRICS_PORT: /metrics is not served through HAProxy; each instance serves it on its own port', async () => {
+      const through = await request(new URL('/metrics', topology.url));
+      await through.body.dump();
+      expect(through.statusCode).toBe(404);
+      for (const gateway of topology.gateways) {
+        expect(gateway.metricsPort, gateway.name).not.toBeNull();
+        const scrape = await request(`http://127.0.0.1:${gateway.metricsPort}/metrics`);
+        expect(scrape.statusCode, gateway.name).toBe(200);
+        expect(await scrape.body.text()).toMatch(/^gateway_redis_up 1$/m);
       }
     });
 

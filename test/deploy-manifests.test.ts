@@ -37,6 +37,9 @@ const PLATFORM_VARIABLES = ['NODE_ENV', 'NODE_OPTIONS'];
 /** The contract's default SHUTDOWN_DRAIN_MS (issue #21): how long /readyz says 503 before the listener closes. */
 const CONTRACT_DRAIN_MS = 5_000;
 
+/** The old preStop pause the drain replaces: Kubernetes' endpoints and the Ingress need about this long to follow. */
+const ENDPOINT_PROPAGATION_MS = 5_000;
+
 function source(path: string): string {
   return readFileSync(join(PROJECT_ROOT, path), 'utf8');
 }
@@ -126,6 +129,14 @@ function podEnv(): Record<string, string> {
   return env;
 }
 
+/** Milliseconds from a compose duration ("30s", "1m30s", "500ms"). */
+function composeMs(value: string): number {
+  const parts = [...value.matchAll(/(\d+)(ms|s|m|h)/g)];
+  if (parts.map((part) => part[0]).join('') !== value) throw new Error(`not a compose duration: ${value}`);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
+  return parts.reduce((sum, part) => sum + Number(part[1]) * unit[part[2] as keyof typeof unit], 0);
+}
+
 /** Milliseconds from an HAProxy time ("2s", "500ms", "1m"). */
 function haproxyMs(value: string): number {
   const match = /^(\d+)(ms|s|m)?$/.exec(value);
@@ -134,20 +145,39 @@ function haproxyMs(value: string): number {
   return Number(match[1]) * unit;
 }
 
-/** Each path a deployment file points something at, with the file that does. */
-function probedPaths(): Array<[path: string, where: string]> {
-  const paths: Array<[string, string]> = [];
+/** Which of the gateway's two ports a deployment file points at: PORT, or METRICS_PORT. */
+type PortKind = 'public' | 'metrics';
+
+/** A Kubernetes port (a name of the container's ports, or a number) as PORT or METRICS_PORT. */
+function kubernetesPortKind(port: string | number | undefined): PortKind | '(neither)' {
+  const config = loadConfig({ ...imageEnv, ...podEnv() });
+  const number =
+    typeof port === 'number' ? port : container.ports.find((each) => each.name === port)?.containerPort;
+  if (number === config.port) return 'public';
+  if (number === config.metricsPort) return 'metrics';
+  return '(neither)';
+}
+
+/** Each path a deployment file points something at, the port it asks, and the file that does. */
+function probedPaths(): Array<[path: string, port: PortKind | '(neither)', where: string]> {
+  const paths: Array<[string, PortKind | '(neither)', string]> = [];
   const inHealthcheck = /'(\/[a-z]+)'/.exec(healthcheck.join(' '))?.[1];
-  paths.push([inHealthcheck ?? '(none)', 'Dockerfile HEALTHCHECK']);
+  // process.env.PORT: checked by 'HEALTHCHECK asks the port the gateway listens on'.
+  paths.push([inHealthcheck ?? '(none)', 'public', 'Dockerfile HEALTHCHECK']);
   for (const match of haproxyCfg.matchAll(/^\s*http-check send .*\buri (\S+)/gm)) {
-    paths.push([match[1] ?? '', 'haproxy.cfg http-check']);
+    // The servers' addresses are each gateway's PORT: checked by the compose test.
+    paths.push([match[1] ?? '', 'public', 'haproxy.cfg http-check']);
   }
   for (const kind of ['readinessProbe', 'livenessProbe', 'startupProbe'] as const) {
-    const path = container[kind]?.httpGet?.path;
-    if (path) paths.push([path, `deployment.yaml ${kind}`]);
+    const probe = container[kind]?.httpGet;
+    if (probe) paths.push([probe.path, kubernetesPortKind(probe.port), `deployment.yaml ${kind}`]);
   }
-  const scrape = deploymentSpec.template.metadata.annotations?.['prometheus.io/path'];
-  if (scrape) paths.push([scrape, 'deployment.yaml prometheus.io/path']);
+  const annotations = deploymentSpec.template.metadata.annotations ?? {};
+  const scrape = annotations['prometheus.io/path'];
+  if (scrape) {
+    const port = kubernetesPortKind(Number(annotations['prometheus.io/port']));
+    paths.push([scrape, port, 'deployment.yaml prometheus.io/path']);
+  }
   return paths;
 }
 
@@ -228,6 +258,24 @@ describe('deploy/compose.yaml', () => {
     }
   });
 
+  it('drains on SIGTERM within stop_grace_period; METRICS_PORT is exposed to the project, never published or balanced', () => {
+    const haproxy = compose.services.haproxy;
+    for (const [name, service] of gateways) {
+      const config = loadConfig({ ...imageEnv, ...service.environment });
+      expect(config.shutdownDrainMs, name).toBe(CONTRACT_DRAIN_MS);
+      const stopMs = composeMs(service.stop_grace_period ?? '10s');
+      expect(stopMs, name).toBeGreaterThan(config.shutdownDrainMs + SHUTDOWN_GRACE_MS);
+      expect(config.metricsPort, name).not.toBeNull();
+      expect(config.metricsPort, name).not.toBe(config.port);
+      expect(service.expose, name).toEqual([String(config.metricsPort)]);
+      // No gateway publishes a port: clients come through HAProxy, whose servers are each gateway's PORT.
+      expect(service.ports, name).toBeUndefined();
+      for (const address of Object.values(haproxy?.environment ?? {})) {
+        expect(address.endsWith(`:${config.metricsPort}`), `${name}: HAProxy ${address}`).toBe(false);
+      }
+    }
+  });
+
   it('the simulator service sets only variables `npm run simulator` reads, and runs a file the build emits', () => {
     const simulator = compose.services.simulator;
     for (const name of Object.keys(simulator?.environment ?? {})) expect(SIMULATOR_VARIABLES).toContain(name);
@@ -260,13 +308,18 @@ describe('deploy/compose.yaml', () => {
 });
 
 describe('deploy/haproxy/haproxy.cfg', () => {
-  it('takes an instance out of rotation within the drain: before its listener closes', () => {
+  it('takes an instance out of rotation within the drain compose sets: before its listener closes', () => {
     const line = /^\s*default-server (.*)$/m.exec(haproxyCfg)?.[1] ?? '';
     const option = (name: string) => haproxyMs(new RegExp(`\\b${name} (\\S+)`).exec(line)?.[1] ?? 'missing');
     const fall = Number(/\bfall (\d+)/.exec(line)?.[1]);
     // The worst case: a check just passed when /readyz turned 503; the next one fails, the rest come at fastinter.
     const outAfterMs = option('inter') + (fall - 1) * option('fastinter');
-    expect(outAfterMs).toBeLessThan(CONTRACT_DRAIN_MS);
+    for (const [name, service] of gateways) {
+      const { shutdownDrainMs } = loadConfig({ ...imageEnv, ...service.environment });
+      // Half the drain at most: a check delayed by a busy machine still lands inside it (the rolling restart test
+      // checks on HAProxy's log that every instance went DOWN on a 503, never on a refused connection).
+      expect(2 * outAfterMs, name).toBeLessThanOrEqual(shutdownDrainMs);
+    }
     expect(haproxyCfg).toMatch(/^\s*balance roundrobin$/m);
     expect(haproxyCfg).toMatch(/^\s*timeout tunnel \S+$/m);
   });
@@ -300,8 +353,14 @@ describe('deploy/kubernetes', () => {
       expect(probe?.httpGet?.port).toBe(port?.name);
     }
     const service = resource(manifests, 'Service', 'epmware-gateway').spec as ServiceSpec;
-    expect(service.ports[0]?.targetPort).toBe(port?.name);
-    expect(deploymentSpec.template.metadata.annotations?.['prometheus.io/port']).toBe(String(config.port));
+    expect(service.ports.map((each) => each.targetPort)).toEqual([port?.name]);
+    // METRICS_PORT: a container port of its own, which the annotation names and the Service does not expose.
+    expect(config.metricsPort).not.toBeNull();
+    const metrics = container.ports.find((each) => each.containerPort === config.metricsPort);
+    expect(metrics?.name).toBe('metrics');
+    expect(deploymentSpec.template.metadata.annotations?.['prometheus.io/port']).toBe(
+      String(config.metricsPort),
+    );
     expect(container.readinessProbe?.httpGet?.path).toBe('/readyz');
     expect(container.livenessProbe?.httpGet?.path).toBe('/healthz');
   });
@@ -320,13 +379,15 @@ describe('deploy/kubernetes', () => {
     expect(pdb.maxUnavailable).toBeLessThan(deploymentSpec.replicas);
   });
 
-  it('the grace period outlasts the preStop pause, the drain to come and the in-flight grace', () => {
-    const preStop = container.lifecycle?.preStop?.exec?.command ?? [];
-    expect(preStop[0]).toBe('sleep');
-    const preStopMs = Number(preStop[1]) * 1_000;
+  it('the drain replaces the preStop pause, and the grace period outlasts the drain and the in-flight grace', () => {
+    const { shutdownDrainMs } = loadConfig({ ...imageEnv, ...podEnv() });
+    // The drain keeps a terminating pod serving while the endpoints follow, which a `sleep` in preStop did; both
+    // would only add up.
+    expect(container.lifecycle?.preStop).toBeUndefined();
+    expect(shutdownDrainMs).toBeGreaterThanOrEqual(ENDPOINT_PROPAGATION_MS);
     expect(SHUTDOWN_GRACE_MS).toBeGreaterThan(0);
     expect(deploymentSpec.template.spec.terminationGracePeriodSeconds * 1_000).toBeGreaterThan(
-      preStopMs + CONTRACT_DRAIN_MS + SHUTDOWN_GRACE_MS,
+      shutdownDrainMs + SHUTDOWN_GRACE_MS,
     );
     // The readiness probe's timeout covers /readyz's own wait on an unreachable EPMware (2 s).
     expect(container.readinessProbe?.timeoutSeconds).toBeGreaterThan(2);
@@ -365,8 +426,16 @@ describe('deploy/systemd', () => {
   });
 
   it('gives the shutdown more time than it takes, and does not restart on a configuration error', () => {
+    const env: Record<string, string> = Object.fromEntries(
+      values('Environment').map((pair) => pair.split('=') as [string, string]),
+    );
+    const config = loadConfig({ ...env, ...envFileExample });
+    // Stated in the example, not left to the defaults: the operator sees both.
+    expect(envFileExample).toMatchObject({ SHUTDOWN_DRAIN_MS: String(CONTRACT_DRAIN_MS) });
+    expect(config.metricsPort).not.toBeNull();
+    expect(config.metricsPort).not.toBe(config.port);
     expect(Number(values('TimeoutStopSec')[0]) * 1_000).toBeGreaterThan(
-      CONTRACT_DRAIN_MS + SHUTDOWN_GRACE_MS,
+      config.shutdownDrainMs + SHUTDOWN_GRACE_MS,
     );
     expect(values('KillSignal')).toEqual(['SIGTERM']);
     // main.ts exits 2 on a configuration error.
@@ -375,16 +444,29 @@ describe('deploy/systemd', () => {
 });
 
 describe('every path a deployment file points at answers', () => {
-  const stack = stackForFile();
+  // With METRICS_PORT, as the deployment files set it (on a free port here).
+  const stack = stackForFile({ env: { METRICS_PORT: '0' } });
 
-  it('health checks, probes and scrapes get 200 from a running gateway', async () => {
+  function origin(port: PortKind | '(neither)'): string {
+    if (port === 'public') return stack.origin;
+    const address = stack.gateway.metricsServer?.address();
+    if (port === 'metrics' && address && typeof address === 'object')
+      return `http://127.0.0.1:${address.port}`;
+    throw new Error(`no server for the ${port} port`);
+  }
+
+  it('health checks, probes and scrapes get 200 from a running gateway, on the port they name', async () => {
     const paths = probedPaths();
     expect(new Set(paths.map(([path]) => path))).toEqual(new Set(['/healthz', '/readyz', '/metrics']));
-    for (const [path, where] of paths) {
-      const response = await request(`${stack.origin}${path}`);
+    for (const [path, port, where] of paths) {
+      const response = await request(`${origin(port)}${path}`);
       await response.body.dump();
-      expect(response.statusCode, `${where}: GET ${path}`).toBe(200);
+      expect(response.statusCode, `${where}: GET ${path} on the ${port} port`).toBe(200);
     }
+    // What the load balancer and the Service expose (the public port) serves no metrics.
+    const publicMetrics = await request(`${stack.origin}/metrics`);
+    await publicMetrics.body.dump();
+    expect(publicMetrics.statusCode).toBe(404);
   });
 
   it('the simulator service’s health check path answers on the simulator', async () => {

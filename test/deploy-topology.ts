@@ -96,6 +96,8 @@ export interface TopologyGateway {
   /** The compose service name, which is also its HAProxy server name. */
   readonly name: string;
   readonly port: number;
+  /** Its METRICS_PORT (compose's 9464 for each container; one free port each here), null when compose sets none. */
+  readonly metricsPort: number | null;
   process: GatewayProcess | null;
 }
 
@@ -189,10 +191,12 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
   const simPort = Number(new URL(sim.url).port);
   const redis = await PrivateRedis.start();
   const names = gatewayServices(readCompose()).map(([name]) => name);
+  const composedMetrics = composeGatewayEnv().METRICS_PORT !== undefined;
   const gateways: TopologyGateway[] = [];
   const forwarders: UpstreamForwarder[] = [];
   for (const name of names) {
-    gateways.push({ name, port: await freePort(), process: null });
+    const metricsPort = composedMetrics ? await freePort() : null;
+    gateways.push({ name, port: await freePort(), metricsPort, process: null });
     forwarders.push(await UpstreamForwarder.start(simPort));
   }
   let haproxy: ChildProcess | null = null;
@@ -205,6 +209,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     REDIS_URL: redis.url,
     HOST: '127.0.0.1',
     PORT: String(gateways[index]?.port),
+    ...(gateways[index]?.metricsPort ? { METRICS_PORT: String(gateways[index]?.metricsPort) } : {}),
     NODE_OPTIONS: '',
     ...options.env,
   });
