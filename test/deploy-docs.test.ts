@@ -119,7 +119,7 @@ describe('docs/operations.md, Runbook', () => {
   const sources = [
     'src/main.ts',
     'src/redis/connection.ts',
-    'src/routes/operations.ts',
+    'src/routes/probes.ts',
     'src/transports/websocket.ts',
   ]
     .map((path) => readFileSync(join(PROJECT_ROOT, path), 'utf8'))
@@ -153,7 +153,7 @@ describe('docs/operations.md, Runbook', () => {
 
   it('links the front ends’ part, which exists', () => {
     expect(operations).toContain('(front-ends.md#reconnecting-subscriptions)');
-    expect(frontEnds).toMatch(/^# Front ends\n/);
+    expect(frontEnds).toMatch(/^# Front ends\b/);
     expect(frontEnds).toContain('\n## Reconnecting subscriptions\n');
     expect(frontEnds).toContain('(operations.md#rolling-restart)');
   });

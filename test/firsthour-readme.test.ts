@@ -1,7 +1,8 @@
 /**
- * The README's examples, run as a newcomer runs them against `npm start`'s demo data: every GraphQL block returns
- * rows, every curl block (the quick start, the upload, the download) works pasted into a shell, and the names the
- * README promises are the simulator's.
+ * The README's examples, and those of the docs pages it sends a newcomer to (docs/front-ends.md, docs/reporting.md),
+ * run as a newcomer runs them against `npm start`'s demo data: every GraphQL block returns rows, every curl block
+ * with the demo token (the quick start, the OData feed, the upload, the download) works pasted into a shell, the
+ * names the README promises are the simulator's, and the configuration table lists every variable the gateway reads.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -9,14 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONFIG_VARIABLES } from '../src/config.ts';
 import { CONTRACT_VARIABLES, PROJECT_ROOT } from './gateway-process.ts';
 import { type Stack, startStack } from './harness.ts';
 
-const README = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+const read = (path: string) => readFileSync(join(PROJECT_ROOT, path), 'utf8');
+const README = read('README.md');
+/** Where the README's examples of reading, writing and reporting moved: its front door links each. */
+const EXAMPLE_PAGES = [README, read('docs/front-ends.md'), read('docs/reporting.md')];
 
 function blocks(language: string): string[] {
-  return [...README.matchAll(new RegExp(`\`\`\`${language}\\n([\\s\\S]*?)\`\`\``, 'g'))].map(
-    (m) => m[1] ?? '',
+  return EXAMPLE_PAGES.flatMap((page) =>
+    [...page.matchAll(new RegExp(`\`\`\`${language}\\n([\\s\\S]*?)\`\`\``, 'g'))].map((m) => m[1] ?? ''),
   );
 }
 
@@ -61,30 +66,55 @@ describe('README', () => {
     }
   });
 
-  it('every curl example works pasted into a shell (quick start, upload, download)', async () => {
+  it('every curl example works pasted into a shell (quick start, OData feed, upload, download)', async () => {
     // The newcomer's examples: curl with the demo token (other sections' examples need their own setup).
     const examples = blocks('sh').filter(
       (block) => block.includes('curl') && block.includes(stack.token) && !block.includes('npm '),
     );
-    expect(examples).toHaveLength(3);
+    // Each example, found by what it does: the quick start's in the README itself, the others where they moved.
+    const kinds = ['{ users { totalCount } }', '/odata/Users', 'uploadErpFile', 'runExport'];
+    expect(examples.map((block) => kinds.filter((kind) => block.includes(kind)))).toEqual(
+      kinds.map((k) => [k]),
+    );
+    expect(README).toContain(examples[0]);
+    expect(README).toContain(examples[1]);
     const outputs: string[] = [];
+    const received: Array<ReturnType<Stack['sim']['requests']>> = [];
     for (const block of examples) {
       // Only the address differs from `npm start`'s. The gateway runs in this process: the shell must not block it.
       const script = block.replaceAll('localhost:4000', `127.0.0.1:${stack.url.port}`);
       expect(script, 'the README uses the demo token').toContain(stack.token);
+      stack.sim.clearRequests();
       const { stdout } = await promisify(execFile)('sh', ['-ec', script], { cwd: workDir, timeout: 30_000 });
       outputs.push(stdout);
+      received.push(stack.sim.requests());
+      if (block.includes('/odata/Users')) {
+        // The feed read EPMware's users list at most once (the quick start's read may still be cached for this
+        // token), and only with the token given as the Basic password.
+        const calls = stack.sim.requests({ path: '/service/api/security/users' });
+        expect(calls.length).toBeLessThanOrEqual(1);
+        expect(stack.sim.requests().every((call) => call.token === stack.token)).toBe(true);
+      }
     }
     expect(JSON.parse(outputs[0] ?? '{}')).toEqual({
       data: { users: { totalCount: stack.sim.state().users().length } },
     });
-    const upload = JSON.parse(outputs[1] ?? '{}') as { data?: { uploadErpFile: { taskId: string } } };
+    const feed = JSON.parse(outputs[1] ?? '{}') as {
+      '@odata.count'?: number;
+      value?: Array<Record<string, unknown>>;
+    };
+    expect(feed['@odata.count']).toBe(stack.sim.state().users().length);
+    expect(feed.value).toHaveLength(2);
+    for (const row of feed.value ?? []) expect(Object.keys(row)).toEqual(['userName', 'enabled']);
+    const upload = JSON.parse(outputs[2] ?? '{}') as { data?: { uploadErpFile: { taskId: string } } };
     expect(upload.data?.uploadErpFile.taskId).toBeTruthy();
-    const uploads = stack.sim.requests({ method: 'POST', path: '/service/api/erp/upload_file' });
+    const uploads = (received[2] ?? []).filter(
+      (call) => call.method === 'POST' && call.path === '/service/api/erp/upload_file',
+    );
     expect(uploads).toHaveLength(1);
     expect(uploads[0]?.token).toBe(stack.token);
     // The export started and the finished one downloaded under EPMware's file name.
-    expect(outputs[2]).toContain(`"downloadUrl":"${stack.origin}/exports/`);
+    expect(outputs[3]).toContain(`"downloadUrl":"${stack.origin}/exports/`);
     const downloaded = readdirSync(workDir).filter((file) => file !== 'accounts.csv');
     expect(downloaded).toHaveLength(1);
     expect(statSync(join(workDir, downloaded[0] ?? '')).size).toBeGreaterThan(0);
@@ -113,5 +143,16 @@ describe('README', () => {
         variable,
       ).toBe(true);
     }
+  });
+
+  it('lists every variable the gateway reads (CONFIG_VARIABLES) in the configuration table', () => {
+    const firstCells = README.split('\n')
+      .filter((line) => line.startsWith('| `'))
+      .map((row) => row.split('|')[1] ?? '');
+    expect(CONFIG_VARIABLES.length).toBeGreaterThan(30);
+    const missing = CONFIG_VARIABLES.filter(
+      (name) => !firstCells.some((cell) => cell.includes(`\`${name}\``)),
+    );
+    expect(missing).toEqual([]);
   });
 });

@@ -264,7 +264,7 @@ async function timedLoad(page: Page, url: string): Promise<Load> {
 
 /**
  * How long Chromium takes to fetch, compile and run GraphiQL's own script with nothing else on the page and an empty
- * cache: the part of a first load this gateway cannot shorten (README, "GraphiQL").
+ * cache: the part of a first load this gateway cannot shorten (docs/benchmarks.md, "GraphiQL's first visit").
  */
 async function bundleAloneLoad(page: Page): Promise<{ domContentLoaded: number }> {
   const script = await page.locator('script[src$="/graphiql.js"]').getAttribute('src');
