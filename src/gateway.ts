@@ -12,7 +12,7 @@ import { HostRule } from './http/host-rule.ts';
 import { createRouter, type Route } from './http/router.ts';
 import { createLogger, type LogDestination, yogaLogger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
-import { ODATA_ROUTE, odataHandler } from './odata/route.ts';
+import type { ODataHandler } from './odata/route.ts';
 import { corsPolicy } from './plugins/cors.ts';
 import { gatewayPlugins } from './plugins/index.ts';
 import { createSharedState } from './redis/shared-state.ts';
@@ -107,7 +107,13 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     plugins: gatewayPlugins(services),
   });
 
-  const serveOData = odataHandler(services, schema);
+  // The OData feed (its parser alone is about 15 MB) is loaded by its first request: a gateway that no reporting
+  // tool reads never pays for it.
+  let odata: Promise<ODataHandler> | undefined;
+  const serveOData: ODataHandler = async (req, res, requestId, info) => {
+    odata ??= import('./odata/route.ts').then(({ odataHandler }) => odataHandler(services, schema));
+    return (await odata)(req, res, requestId, info);
+  };
   const serveReports = reportsHandler(services, schema);
   const serveGraphiQLPage = graphiqlPage(
     graphiqlOptions(options.demoToken ? { token: options.demoToken } : undefined),
@@ -153,7 +159,8 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
         ),
     },
     {
-      path: ODATA_ROUTE,
+      // `/odata` and everything below it.
+      path: /^\/odata(?:\/.*)?$/,
       template: '/odata',
       traced: true,
       handle: (req, res, { requestId, info }) => serveOData(req, res, requestId, info),

@@ -25,9 +25,6 @@ import { executionRows, listedRows } from './sources.ts';
 
 export const ODATA_ROOT = '/odata';
 
-/** `/odata` and everything below it. */
-export const ODATA_ROUTE = /^\/odata(?:\/.*)?$/;
-
 /** `Users`, `Users('jane')`, `Users/$count`: the set, the key predicate's text, and whether $count was asked. */
 const RESOURCE = /^([A-Za-z]+)(\(.*\))?(\/\$count)?$/;
 
