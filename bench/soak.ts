@@ -1,22 +1,27 @@
 /**
- * The chaos soak: `npm run soak -- --minutes 5 --clients 50`.
+ * The chaos soak: `npm run soak -- --minutes 5 --clients 50`. With `--instances 3`, the chaos soak across three
+ * instances sharing Redis instead (bench/soak/instances.ts).
  *
  * The simulator runs here with faults changing at random every 2-5 s (bench/soak/chaos.ts); the gateway runs as
  * its own process (bench/soak/gateway-process.ts); N clients mix reads, writes, uploads, downloads and
  * subscriptions over both of the simulator's tokens (bench/soak/workload.ts). Then the faults stop and every kind
- * of query must answer with data within 5 s. It prints one line per check, then `N passed, M failed` alone on a
- * line, and exits 1 when a check failed. Traffic goes to 127.0.0.1 only; the run ends by itself.
+ * of query must answer with data within 5 s. A hostile client (bench/soak/hostile.ts) sends crash uploads and
+ * oversized tokens all along. It prints one line per check, then `N passed, M failed` alone on a line, and exits 1
+ * when a check failed. Traffic goes to 127.0.0.1 only; the run ends by itself.
  */
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
-import { SECONDARY_CATALOG } from '../src/simulator/catalog.ts';
 import { startSimulator } from '../src/simulator/index.ts';
 import { calm, startChaos } from './soak/chaos.ts';
+import { type Check, clientChecks, hostileCheck, mb, median, printChecks, samplesOf } from './soak/checks.ts';
 import { startSoakGateway } from './soak/gateway-process.ts';
+import { HostileRecord, hostileClient } from './soak/hostile.ts';
 import { SoakRecord } from './soak/record.ts';
-import { client, receivedWrites, type Tenant, type Workload } from './soak/workload.ts';
+import { awaitRecovery, describeRecovery, recoveryProbes } from './soak/recovery.ts';
+import { soakTenants } from './soak/tenants.ts';
+import { client, receivedWrites, type Target, type Workload } from './soak/workload.ts';
 
 /** The gateway's UPSTREAM_TIMEOUT_MS during the soak: faults delay answers past it. */
 const UPSTREAM_TIMEOUT_MS = 2_000;
@@ -33,30 +38,34 @@ const RSS_TREND_MIN_MINUTES = 3;
 const RSS_CEILING_BYTES = 512 * 1024 * 1024;
 /** Traffic without faults before the soak proper: the first minute's RSS is then a warmed-up process'. */
 const WARM_UP_MS = 15_000;
+/** Small, so the hostile client's oversized upload is cheap to send; the soak's own files are a few bytes. */
+const MAX_UPLOAD_BYTES = 64 * 1024;
+/** The upload pace window: the gateway closes a stalled upload after it, so the hostile client's stall is short. */
+const UPLOAD_RATE_WINDOW_MS = 5_000;
 
 const { values } = parseArgs({
-  options: { minutes: { type: 'string', default: '5' }, clients: { type: 'string', default: '50' } },
+  options: {
+    minutes: { type: 'string', default: '5' },
+    clients: { type: 'string' },
+    instances: { type: 'string' },
+  },
 });
 const minutes = Number(values.minutes);
+const instances = values.instances === undefined ? 1 : Number.parseInt(values.instances, 10);
+if (instances !== 1) {
+  const clients = Number.parseInt(values.clients ?? '24', 10);
+  if (!(minutes > 0) || !(clients > 0) || !(instances >= 2)) {
+    process.stderr.write('usage: npm run soak -- --instances <n ≥ 2> [--minutes <m>] [--clients <n>]\n');
+    process.exit(2);
+  }
+  const { soakInstances } = await import('./soak/instances.ts');
+  process.exit(await soakInstances({ minutes, clients, instances }));
+}
 const clients = Number.parseInt(values.clients ?? '50', 10);
 if (!(minutes > 0) || !(clients > 0)) {
   process.stderr.write('usage: npm run soak -- --minutes <m> --clients <n>\n');
   process.exit(2);
 }
-
-interface Check {
-  name: string;
-  passed: boolean;
-  detail: string;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-}
-
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 const sim = await startSimulator({ rateLimits: 'relaxed', latencyMs: 5, taskDurationMs: 4_000 });
 const { primary, secondary } = sim.tokens;
@@ -71,53 +80,21 @@ const gateway = await startSoakGateway(
     UPSTREAM_RATE_LIMIT_PER_MIN: '1000000',
     LOG_LEVEL: 'info',
     EPMWARE_TOKEN: '',
+    MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),
+    UPLOAD_RATE_WINDOW_MS: String(UPLOAD_RATE_WINDOW_MS),
   },
   [primary, secondary],
 );
 
-const primaryUsers = new Set(
-  sim
-    .state(primary)
-    .users()
-    .map((user) => user.userName.toLowerCase()),
-);
-const secondaryUsers = new Set(
-  sim
-    .state(secondary)
-    .users()
-    .map((user) => user.userName.toLowerCase()),
-);
-const only = (a: Set<string>, b: Set<string>) => new Set([...a].filter((name) => !b.has(name)));
 const { fixtures } = sim;
-const tenants: [Tenant, Tenant] = [
-  {
-    name: 'primary',
-    token: primary,
-    ownUsers: [...only(primaryUsers, secondaryUsers)],
-    foreignUsers: only(secondaryUsers, primaryUsers),
-    deploymentNames: fixtures.deploymentNames,
-    exportNames: fixtures.exportNames,
-    erpConfigName: fixtures.erpConfigNames[0] ?? 'none',
-    tasks: [fixtures.succeededTaskId],
-    exportTasks: [fixtures.exportTaskId],
-  },
-  {
-    name: 'secondary',
-    token: secondary,
-    ownUsers: [...only(secondaryUsers, primaryUsers)],
-    foreignUsers: only(primaryUsers, secondaryUsers),
-    deploymentNames: SECONDARY_CATALOG.deployments.map((each) => each.name),
-    exportNames: SECONDARY_CATALOG.exportProfiles.map((each) => each.name),
-    erpConfigName: SECONDARY_CATALOG.erp[0]?.name ?? 'none',
-    tasks: [],
-    exportTasks: [],
-  },
-];
-
+const tenants = soakTenants(sim);
 const record = new SoakRecord();
+const hostile = new HostileRecord();
 const dispatcher = new Agent({ connections: clients * 2, keepAliveTimeout: 10_000 });
+// One gateway: every request goes to it, and none is ever cut by a stop.
+const only: Target = { url: gateway.url, answered() {}, interrupted: () => false };
 const workload: Workload = {
-  url: gateway.url,
+  target: () => only,
   tenants,
   record,
   hangMs: HANG_MS,
@@ -145,7 +122,20 @@ const progress = setInterval(() => {
   process.stdout.write(`  ${elapsed} s: ${record.answers} answers, ${record.dataAnswers} with data\n`);
 }, 30_000);
 const until = startedAt + minutes * 60_000;
-await Promise.all(Array.from({ length: clients }, (_, index) => client(workload, index, until)));
+await Promise.all([
+  ...Array.from({ length: clients }, (_, index) => client(workload, index, until)),
+  hostileClient(
+    workload,
+    hostile,
+    {
+      maxUploadBytes: MAX_UPLOAD_BYTES,
+      stallCloseMs: UPLOAD_RATE_WINDOW_MS + 5_000,
+      erpConfigName: tenants[0].erpConfigName,
+      token: primary,
+    },
+    until,
+  ),
+]);
 clearInterval(progress);
 chaos.stop();
 calm(sim);
@@ -156,45 +146,12 @@ const readyAtCalm = await request(new URL('/readyz', gateway.url)).then(
   async (response) => `${response.statusCode} ${await response.body.text()}`,
   (error: unknown) => String(error),
 );
-const probes: Array<[string, string, string, Record<string, unknown>?]> = [];
-for (const tenant of tenants) {
-  probes.push([
-    `${tenant.name} users`,
-    tenant.token,
-    '{ users(first: 20) { nodes { userName groups { name } } } }',
-  ]);
-  probes.push([`${tenant.name} groups`, tenant.token, '{ groups { nodes { name userCount } } }']);
-  probes.push([
-    `${tenant.name} dashboard`,
-    tenant.token,
-    'query ($n: [String!]!) { deployments(names: $n) { latestExecution { state } } }',
-    { n: tenant.deploymentNames.slice(0, 3) },
-  ]);
-}
-probes.push([
-  'primary task',
-  primary,
-  'query ($id: ID!) { task(taskId: $id) { state } }',
-  { id: fixtures.succeededTaskId },
-]);
-const recovery = await Promise.all(
-  probes.map(async ([label, token, query, variables]) => {
-    while (performance.now() - calmAt < RECOVERY_MS) {
-      const answer = await request(gateway.url, {
-        method: 'POST',
-        dispatcher,
-        headers: { 'content-type': 'application/json', authorization: `Token ${token}` },
-        body: JSON.stringify({ query, variables }),
-        signal: AbortSignal.timeout(RECOVERY_MS),
-      }).then(
-        async (response) => (await response.body.json()) as { data?: unknown; errors?: unknown[] },
-        () => undefined,
-      );
-      if (answer?.data && !answer.errors) return { label, ms: Math.round(performance.now() - calmAt) };
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    return { label, ms: null };
-  }),
+const recovery = await awaitRecovery(
+  recoveryProbes(tenants, fixtures.succeededTaskId),
+  () => gateway.url,
+  dispatcher,
+  calmAt,
+  RECOVERY_MS,
 );
 
 // Let in-flight writes land, then match every write against the simulator's log.
@@ -237,31 +194,8 @@ await sim.close();
 
 const slow = recovery.filter((probe) => probe.ms === null);
 const checks: Check[] = [
-  {
-    name: 'no request hangs past its deadline',
-    passed: record.hangs === 0,
-    detail: `${record.hangs} hung (deadline ${HANG_MS} ms, subscriptions ${SUBSCRIPTION_MS} ms)${samplesOf(record.hangSamples)}`,
-  },
-  {
-    name: 'every answer is data or carries a contract code',
-    passed: record.uncoded === 0,
-    detail: `${record.uncoded} of ${record.answers} were not${samplesOf(record.uncodedSamples)}`,
-  },
-  {
-    name: 'no INTERNAL_SERVER_ERROR',
-    passed: record.internal === 0,
-    detail: `${record.internal}${samplesOf(record.internalSamples)}`,
-  },
-  {
-    name: "no data of one token in another's answer",
-    passed: record.crossTenant === 0,
-    detail: `${record.crossTenant}${samplesOf(record.crossTenantSamples)}`,
-  },
-  {
-    name: 'every write that answered reached the simulator exactly once (a failed one at most once)',
-    passed: record.writeViolations === 0 && record.pendingWrites.length === 0 && record.writesChecked > 0,
-    detail: `${record.writesChecked} writes checked, ${record.writeViolations} wrong${samplesOf(record.writeViolationSamples)}`,
-  },
+  ...clientChecks(record, HANG_MS, SUBSCRIPTION_MS),
+  hostileCheck(hostile),
   {
     name: 'no token and no unhandled rejection in the gateway output; the gateway still runs',
     passed: output.tokenLines === 0 && output.crashLines.length === 0 && alive,
@@ -278,9 +212,7 @@ const checks: Check[] = [
   {
     name: `after the faults stop, every query answers with data within ${RECOVERY_MS / 1000} s`,
     passed: slow.length === 0,
-    detail:
-      `${recovery.map((probe) => `${probe.label} ${probe.ms === null ? 'no data' : `${probe.ms} ms`}`).join(', ')}` +
-      `; /readyz when the faults stopped: ${readyAtCalm.slice(0, 120)}`,
+    detail: `${describeRecovery(recovery)}; /readyz when the faults stopped: ${readyAtCalm.slice(0, 120)}`,
   },
 ];
 
@@ -306,22 +238,15 @@ process.stdout.write(
 process.stdout.write(
   `  gateway CPU ${Math.round(cpuMs)} ms, ${(cpuMs / Math.max(1, record.answers)).toFixed(2)} ms per answer\n\n`,
 );
-for (const check of checks) {
-  process.stdout.write(`${check.passed ? 'PASS' : 'FAIL'} ${check.name}: ${check.detail}\n`);
-}
+const failed = printChecks(checks);
 if (minutes < RSS_TREND_MIN_MINUTES) {
   process.stdout.write(
     `NOT JUDGED (runs under ${RSS_TREND_MIN_MINUTES} min) ${rssTrend.name}: ${rssTrend.detail}; the heap is still ` +
       'growing into its working size under faults\n',
   );
 }
-const failed = checks.filter((check) => !check.passed).length;
 process.stdout.write(`${checks.length - failed} passed, ${failed} failed\n`);
 process.exit(failed > 0 ? 1 : 0);
-
-function samplesOf(list: string[]): string {
-  return list.length ? ` (e.g. ${list.join(' | ')})` : '';
-}
 
 /** The gateway's own CPU time (user + system), from /proc/<pid>/stat, in ms. */
 function readCpuMs(pid: number): number {

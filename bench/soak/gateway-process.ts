@@ -24,6 +24,10 @@ export interface SoakGateway {
   output(): { lines: number; tokenLines: number; crashLines: string[] };
   rss(): RssSample[];
   exited(): { code: number | null; signal: NodeJS.Signals | null } | null;
+  /** Resolves when the process has exited, however. */
+  gone: Promise<void>;
+  /** Sends a signal now (the instances soak's SIGKILL and SIGTERM; also its synchronous cleanup on exit). */
+  signal(name: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
 
@@ -46,9 +50,12 @@ export async function startSoakGateway(env: Record<string, string>, secrets: str
   let tokenLines = 0;
   const crashLines: string[] = [];
   let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  child.on('exit', (code, signal) => {
-    exit = { code, signal };
-  });
+  const gone = new Promise<void>((resolve) =>
+    child.on('exit', (code, signal) => {
+      exit = { code, signal };
+      resolve();
+    }),
+  );
 
   let url: URL | undefined;
   const ready = new Promise<URL>((resolve, reject) => {
@@ -84,6 +91,7 @@ export async function startSoakGateway(env: Record<string, string>, secrets: str
     const bytes = rssBytes(pid);
     if (bytes !== null) samples.push({ atMs: Date.now(), bytes });
   }, 1_000);
+  void gone.then(() => clearInterval(sampler));
 
   return {
     url: gatewayUrl,
@@ -91,10 +99,13 @@ export async function startSoakGateway(env: Record<string, string>, secrets: str
     output: () => ({ lines, tokenLines, crashLines }),
     rss: () => samples,
     exited: () => exit,
+    gone,
+    signal(name) {
+      if (!exit) child.kill(name);
+    },
     async stop() {
       clearInterval(sampler);
       if (exit) return;
-      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await gone;

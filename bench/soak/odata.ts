@@ -4,6 +4,7 @@
  * on an error) and for leaks (a user only the other tenant has).
  */
 import { request } from 'undici';
+import { recordFailure } from './failure.ts';
 import type { Tenant, Workload } from './tenant.ts';
 
 const SETS = ['Users?$select=userName,enabled', 'Groups', 'Memberships?$top=500', 'DeploymentExecutions'];
@@ -21,7 +22,9 @@ export async function odataRefresh(w: Workload, tenant: Tenant): Promise<void> {
     set = `DeploymentExecutions?$filter=${encodeURIComponent(`deploymentName eq '${pick(tenant.deploymentNames) ?? 'none'}'`)}`;
   }
   const authorization = `Basic ${Buffer.from(`soak:${tenant.token}`).toString('base64')}`;
-  let next: string | undefined = new URL(`/odata/${set}`, w.url).href;
+  // One instance for the whole refresh: its next links name it.
+  const target = w.target();
+  let next: string | undefined = new URL(`/odata/${set}`, target.url).href;
   for (let page = 0; next && page < MAX_PAGES; page++) {
     w.record.action(label);
     const start = performance.now();
@@ -34,6 +37,7 @@ export async function odataRefresh(w: Workload, tenant: Tenant): Promise<void> {
       const body = (await response.body.json().catch(() => undefined)) as
         | { value?: Array<Record<string, unknown>>; '@odata.nextLink'?: string; error?: { code?: unknown } }
         | undefined;
+      target.answered(response.statusCode, response.statusCode === 200 ? undefined : body);
       w.record.answers += 1;
       if (response.statusCode !== 200 || !body?.value) {
         w.record.code(label, body?.error?.code, `HTTP ${response.statusCode}`);
@@ -47,9 +51,7 @@ export async function odataRefresh(w: Workload, tenant: Tenant): Promise<void> {
       }
       next = body['@odata.nextLink'];
     } catch (error) {
-      const ms = Math.round(performance.now() - start);
-      if (ms >= w.hangMs - 50) w.record.hang(label, ms);
-      else w.record.notAnAnswer(label, error instanceof Error ? error.message : String(error));
+      recordFailure(w, target, label, start, error);
       return;
     }
   }

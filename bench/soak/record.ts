@@ -59,6 +59,8 @@ export class SoakRecord {
   writesChecked = 0;
   writeViolations = 0;
   readonly writeViolationSamples: string[] = [];
+  /** Requests cut because their instance was stopped on purpose (the instances soak's churn), per label. */
+  readonly interruptions = new Map<string, number>();
 
   action(label: string): void {
     this.byAction.set(label, (this.byAction.get(label) ?? 0) + 1);
@@ -73,6 +75,10 @@ export class SoakRecord {
   notAnAnswer(label: string, detail: string): void {
     this.uncoded += 1;
     keep(this.uncodedSamples, `${label}: ${detail}`);
+  }
+
+  interrupted(label: string): void {
+    this.interruptions.set(label, (this.interruptions.get(label) ?? 0) + 1);
   }
 
   leak(label: string, detail: string): void {

@@ -20,8 +20,23 @@ export interface Tenant {
   exportTasks: string[];
 }
 
-export interface Workload {
+/**
+ * The gateway one request goes to. The single-instance soak always gives the same one; the instances soak picks an
+ * instance per request (round robin over those up) and counts what each answered, for its availability check.
+ */
+export interface Target {
   url: URL;
+  /** The request's answer: its HTTP status and parsed body (undefined for a stream or a file), or null status
+   * when none came (a dropped connection, a hang). Called once per HTTP request sent to it (an OData refresh sends
+   * one per page to the same target). */
+  answered(status: number | null, body?: unknown): void;
+  /** Whether the target's instance was stopped (SIGKILL, SIGTERM) since it was picked: a failure is the churn's. */
+  interrupted(): boolean;
+}
+
+export interface Workload {
+  /** Where the next request goes. */
+  target(): Target;
   tenants: [Tenant, Tenant];
   record: SoakRecord;
   hangMs: number;

@@ -5,10 +5,11 @@
  */
 import { FormData, request } from 'undici';
 import type { Simulator } from '../../src/simulator/index.ts';
+import { recordFailure } from './failure.ts';
 import { odataRefresh } from './odata.ts';
-import type { Tenant, Workload } from './tenant.ts';
+import type { Target, Tenant, Workload } from './tenant.ts';
 
-export type { Tenant, Workload } from './tenant.ts';
+export type { Target, Tenant, Workload } from './tenant.ts';
 
 const MAX_REMEMBERED_TASKS = 20;
 let markers = 0;
@@ -22,10 +23,6 @@ function remember(list: string[], taskId: string): void {
   if (list.length > MAX_REMEMBERED_TASKS) list.shift();
 }
 
-function elapsedSince(start: number): number {
-  return Math.round(performance.now() - start);
-}
-
 /** One GraphQL request; null when it hung or got no answer (both recorded). */
 async function graphql(
   w: Workload,
@@ -35,9 +32,10 @@ async function graphql(
   variables?: Record<string, unknown>,
 ): Promise<{ data?: Record<string, unknown> | null; ok: boolean } | null> {
   w.record.action(label);
+  const target = w.target();
   const start = performance.now();
   try {
-    const response = await request(w.url, {
+    const response = await request(target.url, {
       method: 'POST',
       dispatcher: w.dispatcher,
       headers: {
@@ -55,13 +53,11 @@ async function graphql(
     } catch {
       body = undefined;
     }
+    target.answered(response.statusCode, body);
     const ok = w.record.graphql(label, response.statusCode, body);
     return { data: (body as { data?: Record<string, unknown> | null } | undefined)?.data, ok };
   } catch (error) {
-    const ms = elapsedSince(start);
-    if (ms >= w.hangMs - 50) w.record.hang(label, ms);
-    else
-      w.record.notAnAnswer(label, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+    recordFailure(w, target, label, start, error);
     return null;
   }
 }
@@ -153,7 +149,8 @@ const updateUser: Action = async (w, tenant) => {
     'mutation ($u: String!, $d: String!) { updateSsoUser(userName: $u, input: { description: $d }) { userName description } }',
     { u: userName, d: marker },
   );
-  if (answer) w.record.write({ kind: 'update', marker, succeeded: answer.ok, answeredAt: Date.now() });
+  // An update whose answer was lost (a dropped connection, a killed instance) must have reached EPMware at most once.
+  w.record.write({ kind: 'update', marker, succeeded: answer?.ok ?? false, answeredAt: Date.now() });
 };
 
 const run: Action = async (w, tenant) => {
@@ -188,9 +185,10 @@ const upload: Action = async (w, tenant) => {
   );
   form.set('map', JSON.stringify({ 0: ['variables.file'] }));
   form.set('0', new Blob([`account,amount\n${marker},1\n`], { type: 'text/csv' }), `${marker}.csv`);
+  const target = w.target();
   const start = performance.now();
   try {
-    const response = await request(w.url, {
+    const response = await request(target.url, {
       method: 'POST',
       dispatcher: w.dispatcher,
       headers: { 'x-graphql-yoga-csrf': '1', authorization: `Token ${tenant.token}` },
@@ -198,15 +196,15 @@ const upload: Action = async (w, tenant) => {
       signal: AbortSignal.timeout(w.hangMs),
     });
     const body: unknown = await response.body.json().catch(() => undefined);
+    target.answered(response.statusCode, body);
     const ok = w.record.graphql('upload', response.statusCode, body);
     const task = (body as { data?: { uploadErpFile?: { taskId?: string } } } | undefined)?.data
       ?.uploadErpFile;
     if (task?.taskId) remember(tenant.tasks, task.taskId);
     w.record.write({ kind: 'upload', marker: `${marker}.csv`, succeeded: ok, answeredAt: Date.now() });
   } catch (error) {
-    const ms = elapsedSince(start);
-    if (ms >= w.hangMs - 50) w.record.hang('upload', ms);
-    else w.record.notAnAnswer('upload', error instanceof Error ? error.message : String(error));
+    recordFailure(w, target, 'upload', start, error);
+    w.record.write({ kind: 'upload', marker: `${marker}.csv`, succeeded: false, answeredAt: Date.now() });
   }
 };
 
@@ -217,27 +215,28 @@ async function downloadOnce(
   label: string,
 ): Promise<number | null> {
   w.record.action(label);
+  const target = w.target();
   const start = performance.now();
   try {
-    const response = await request(new URL(`/exports/${encodeURIComponent(taskId)}/file`, w.url), {
+    const response = await request(new URL(`/exports/${encodeURIComponent(taskId)}/file`, target.url), {
       dispatcher: w.dispatcher,
       headers: { authorization: `Token ${tenant.token}` },
       signal: AbortSignal.timeout(w.hangMs),
     });
     if (response.statusCode === 200) {
       await response.body.dump({ limit: Number.POSITIVE_INFINITY });
+      target.answered(200);
       w.record.answers += 1;
       w.record.dataAnswers += 1;
       return 200;
     }
     w.record.answers += 1;
     const body = (await response.body.json().catch(() => undefined)) as { code?: unknown } | undefined;
+    target.answered(response.statusCode, body);
     w.record.code(label, body?.code, `HTTP ${response.statusCode}`);
     return response.statusCode;
   } catch (error) {
-    const ms = elapsedSince(start);
-    if (ms >= w.hangMs - 50) w.record.hang(label, ms);
-    else w.record.notAnAnswer(label, error instanceof Error ? error.message : String(error));
+    recordFailure(w, target, label, start, error);
     return null;
   }
 }
@@ -256,10 +255,12 @@ const subscribe: Action = async (w, tenant) => {
   const taskId = pick(tenant.tasks);
   if (!taskId) return;
   w.record.action('subscription');
+  const target = w.target();
   const start = performance.now();
   const abort = AbortSignal.timeout(w.subscriptionMs);
+  let answered = false;
   try {
-    const response = await request(w.url, {
+    const response = await request(target.url, {
       method: 'POST',
       dispatcher: w.dispatcher,
       headers: {
@@ -273,14 +274,15 @@ const subscribe: Action = async (w, tenant) => {
       }),
       signal: abort,
     });
+    answered = true;
     if (!String(response.headers['content-type']).includes('text/event-stream')) {
-      w.record.graphql(
-        'subscription',
-        response.statusCode,
-        await response.body.json().catch(() => undefined),
-      );
+      const body: unknown = await response.body.json().catch(() => undefined);
+      target.answered(response.statusCode, body);
+      w.record.graphql('subscription', response.statusCode, body);
       return;
     }
+    // The stream opened: that is the instance's answer; its events are checked one by one below.
+    target.answered(response.statusCode);
     let buffer = '';
     for await (const chunk of response.body) {
       buffer += chunk.toString();
@@ -311,9 +313,11 @@ const subscribe: Action = async (w, tenant) => {
       }
     }
   } catch (error) {
-    const ms = elapsedSince(start);
-    if (ms >= w.subscriptionMs - 50) w.record.hang('subscription', ms);
-    else w.record.notAnAnswer('subscription', error instanceof Error ? error.message : String(error));
+    // A stream cut after it opened was answered: only the cut is recorded, not a second answer.
+    const quiet: Target = answered
+      ? { url: target.url, answered: () => {}, interrupted: () => target.interrupted() }
+      : target;
+    recordFailure(w, quiet, 'subscription', start, error, w.subscriptionMs);
   }
 };
 

@@ -67,6 +67,11 @@ export interface RecordedRequest {
   body: unknown;
   /** Status sent; 0 while unanswered or when the socket was reset by a fault. */
   status: number;
+  /** true when the simulator's own rate limit refused it (429 'Rate limit exceeded'), as opposed to a 429 a fault
+   * injected: a soak counts the former, which a budget that holds never causes. */
+  rateLimited: boolean;
+  /** The client's TCP port: tells apart the callers behind one address (a soak's gateway instances). */
+  remotePort: number;
 }
 
 export interface Fault {

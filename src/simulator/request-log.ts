@@ -32,6 +32,8 @@ export class RequestLog {
       token: parseToken(req.headers.authorization),
       body: undefined,
       status: 0,
+      rateLimited: false,
+      remotePort: req.socket.remotePort ?? 0,
     };
     this.entries.push(entry);
     if (this.entries.length > MAX_ENTRIES * 1.1) this.entries = this.entries.slice(-MAX_ENTRIES);

@@ -68,6 +68,7 @@ async function handle(sim: Simulation, req: IncomingMessage, res: ServerResponse
   const rateClass = rateClassOf(method, path);
   const decision = sim.rateLimiter.check(entry.token, rateClass, sim.now());
   if (!decision.allowed) {
+    entry.rateLimited = true;
     sendError(reply, 429, `Rate limit exceeded: ${decision.limit} ${rateClass} requests per minute`, {
       'Retry-After': String(decision.retryAfterSeconds),
     });
