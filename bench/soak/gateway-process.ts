@@ -4,7 +4,8 @@
  * a soak logs tens of megabytes) for the tokens and for unhandled rejections.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -46,6 +47,11 @@ export async function startSoakGateway(env: Record<string, string>, secrets: str
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // SOAK_LOG_DIR=<dir> keeps each gateway's output in <dir>/gateway-<pid>.log, to look into a failed check.
+  const logDir = process.env.SOAK_LOG_DIR;
+  const log: WriteStream | undefined = logDir
+    ? createWriteStream(join(logDir, `gateway-${child.pid ?? 0}.log`))
+    : undefined;
   let lines = 0;
   let tokenLines = 0;
   const crashLines: string[] = [];
@@ -69,6 +75,7 @@ export async function startSoakGateway(env: Record<string, string>, secrets: str
         carry = parts.pop() ?? '';
         for (const line of parts) {
           lines += 1;
+          log?.write(`${Date.now()} ${line}\n`);
           if (secrets.some((secret) => line.includes(secret))) tokenLines += 1;
           if (CRASH_WORDS.test(line) && crashLines.length < 5) crashLines.push(line.slice(0, 300));
           const banner = BANNER.exec(line);
@@ -91,7 +98,10 @@ export async function startSoakGateway(env: Record<string, string>, secrets: str
     const bytes = rssBytes(pid);
     if (bytes !== null) samples.push({ atMs: Date.now(), bytes });
   }, 1_000);
-  void gone.then(() => clearInterval(sampler));
+  void gone.then(() => {
+    clearInterval(sampler);
+    log?.end();
+  });
 
   return {
     url: gatewayUrl,

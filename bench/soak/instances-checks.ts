@@ -30,11 +30,13 @@ export interface InstancesRun {
   recoveryMs: number;
   /** Date.now() when the faults, the churn and the clients had all stopped. */
   calmAt: number;
+  /** Date.now() when the soak began (before Redis, the simulator and the gateways started), and its faulted run. */
+  began: number;
   startedAt: number;
   /** Instances whose process was still running at the end. */
   stillUp: number;
   instances: number;
-  tokens: { primary: string; secondary: string; probe: string };
+  tokens: { primary: string; secondary: string; probe: string; hostile: string };
 }
 
 const seconds = (run: InstancesRun, at: number) => `+${((at - run.startedAt) / 1000).toFixed(1)} s`;
@@ -51,6 +53,7 @@ function rateLimitCheck(run: InstancesRun): Check {
     [run.tokens.primary, 'primary'],
     [run.tokens.secondary, 'secondary'],
     [run.tokens.probe, 'poll probe'],
+    [run.tokens.hostile, 'hostile client'],
   ]);
   const refused = run.sim.requests().filter((call) => call.rateLimited);
   const perToken = new Map<string, number>();
@@ -199,6 +202,17 @@ export function printFigures(run: InstancesRun, chaos: Map<ChaosKind, number>): 
   );
   process.stdout.write(
     `  EPMware received ${upstream.length} requests, ${upstream.filter((call) => call.rateLimited).length} ` +
-      'refused by its rate limit\n\n',
+      'refused by its rate limit\n',
+  );
+  const afterCalm = upstream.filter((call) => call.at >= run.calmAt);
+  process.stdout.write(
+    `  during recovery EPMware received ${afterCalm.length} requests: primary ` +
+      `${afterCalm.filter((call) => call.token === run.tokens.primary).length}, secondary ` +
+      `${afterCalm.filter((call) => call.token === run.tokens.secondary).length}\n`,
+  );
+  process.stdout.write(
+    `  wall-clock so far ${Math.round((Date.now() - run.began) / 1000)} s (the faulted run began at ` +
+      `${Math.round((run.startedAt - run.began) / 1000)} s, everything had stopped at ` +
+      `${Math.round((run.calmAt - run.began) / 1000)} s)\n\n`,
   );
 }

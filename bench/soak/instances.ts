@@ -53,14 +53,18 @@ export interface InstancesSoakOptions {
 /** Runs the soak; resolves with the exit code (0: every check passed). */
 export async function soakInstances(options: InstancesSoakOptions): Promise<number> {
   const { minutes, clients, instances } = options;
+  const began = Date.now();
   const redis = await PrivateRedis.start();
   killOnExit(() => void redis.stop());
+  // Tokens of the primary tenant for the poll probe and the hostile client: their budgets are their own, so the
+  // probe's polls are all the probe's and the hostile uploads reach the size limit instead of a spent budget.
   const probeToken = randomUUID();
+  const hostileToken = randomUUID();
   const sim = await startSimulator({
     rateLimits: 'documented',
     latencyMs: 5,
     taskDurationMs: TASK_DURATION_MS,
-    extraTokens: [probeToken],
+    extraTokens: [probeToken, hostileToken],
   });
   const forwarders: Forwarder[] = [];
   const cluster = new Cluster(
@@ -81,7 +85,7 @@ export async function soakInstances(options: InstancesSoakOptions): Promise<numb
       LOG_LEVEL: 'info',
       EPMWARE_TOKEN: '',
     }),
-    [sim.tokens.primary, sim.tokens.secondary, probeToken],
+    [sim.tokens.primary, sim.tokens.secondary, probeToken, hostileToken],
     SHUTDOWN_DRAIN_MS,
   );
   const dispatcher = new Agent({ connections: clients * 2, keepAliveTimeout: 10_000 });
@@ -102,6 +106,7 @@ export async function soakInstances(options: InstancesSoakOptions): Promise<numb
       hangMs: HANG_MS,
       subscriptionMs: SUBSCRIPTION_MS,
       dispatcher,
+      endSubscriptions: true,
     };
     const probeDeployment = sim.fixtures.deploymentNames.find(
       (name) => name !== sim.fixtures.failingDeploymentName,
@@ -148,7 +153,7 @@ export async function soakInstances(options: InstancesSoakOptions): Promise<numb
           maxUploadBytes: MAX_UPLOAD_BYTES,
           stallCloseMs: UPLOAD_RATE_WINDOW_MS + 5_000,
           erpConfigName: tenants[0].erpConfigName,
-          token: sim.tokens.primary,
+          token: hostileToken,
         },
         until,
       ),
@@ -189,10 +194,16 @@ export async function soakInstances(options: InstancesSoakOptions): Promise<numb
       recovery,
       recoveryMs: RECOVERY_MS,
       calmAt: calmAtMs,
+      began,
       startedAt,
       stillUp,
       instances,
-      tokens: { primary: sim.tokens.primary, secondary: sim.tokens.secondary, probe: probeToken },
+      tokens: {
+        primary: sim.tokens.primary,
+        secondary: sim.tokens.secondary,
+        probe: probeToken,
+        hostile: hostileToken,
+      },
     };
     const checks = [
       ...instanceChecks(context),

@@ -74,7 +74,8 @@ export class SoakRecord {
   /** Something that is not an answer the contract describes: a dropped connection, a non-JSON body, no code. */
   notAnAnswer(label: string, detail: string): void {
     this.uncoded += 1;
-    keep(this.uncodedSamples, `${label}: ${detail}`);
+    // The time of day, to find the moment in the gateways' logs.
+    keep(this.uncodedSamples, `${new Date().toISOString().slice(11, 23)} ${label}: ${detail}`);
   }
 
   interrupted(label: string): void {

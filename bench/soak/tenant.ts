@@ -42,4 +42,11 @@ export interface Workload {
   hangMs: number;
   subscriptionMs: number;
   dispatcher: Agent;
+  /**
+   * Whether a client leaves its open subscription when its run ends (the instances soak, which must fit its
+   * wall-clock). Otherwise the run waits for each subscription to end by itself, its task done or its deadline.
+   */
+  endSubscriptions?: boolean;
+  /** Set by client() when endSubscriptions: aborts when that client's run ends. */
+  ending?: AbortSignal;
 }

@@ -257,7 +257,8 @@ const subscribe: Action = async (w, tenant) => {
   w.record.action('subscription');
   const target = w.target();
   const start = performance.now();
-  const abort = AbortSignal.timeout(w.subscriptionMs);
+  const deadline = AbortSignal.timeout(w.subscriptionMs);
+  const abort = w.ending ? AbortSignal.any([deadline, w.ending]) : deadline;
   let answered = false;
   try {
     const response = await request(target.url, {
@@ -313,6 +314,8 @@ const subscribe: Action = async (w, tenant) => {
       }
     }
   } catch (error) {
+    // The client's run ended: it leaves its subscription, as a front end leaving the page does.
+    if (w.ending?.aborted && !deadline.aborted) return;
     // A stream cut after it opened was answered: only the cut is recorded, not a second answer.
     const quiet: Target = answered
       ? { url: target.url, answered: () => {}, interrupted: () => target.interrupted() }
@@ -345,7 +348,10 @@ function chooseAction(): Action {
 }
 
 /** One client: random actions with a short think time, until `until` (a Date.now() value). */
-export async function client(w: Workload, index: number, until: number): Promise<void> {
+export async function client(workload: Workload, index: number, until: number): Promise<void> {
+  const w: Workload = workload.endSubscriptions
+    ? { ...workload, ending: AbortSignal.timeout(Math.max(0, until - Date.now())) }
+    : workload;
   const [first, second] = w.tenants;
   const tenant = index % 2 === 0 ? first : second;
   const other = tenant === first ? second : first;
