@@ -5,11 +5,12 @@
  * download route). Legitimate names (spaces, dots, `@`, non-ASCII, exactly 256 characters) still go through.
  * After a flood of oversized tokens and ids (the issue's attack) another tenant is served and /readyz is clean.
  */
-import { rawGet } from './raw-get.ts';
+
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PRIMARY_TOKEN, SECONDARY_TOKEN } from '../src/simulator/index.ts';
 import { type Stack, startStack } from './harness.ts';
+import { rawGet } from './raw-get.ts';
 import { sseEvents, wsClient, wsEvents } from './subscription-clients.ts';
 
 /** What the contract refuses: separators, traversal once or twice encoded, 257 characters, control characters. */
@@ -167,13 +168,17 @@ describe('the download route', () => {
     ['an encoded control character', 'a%07b'],
   ];
   it('1/2 as sent is no route at all: 404, nothing sent', async () => {
-    const response = await rawGet(stack.origin, '/exports/1/2/file', { authorization: `Token ${PRIMARY_TOKEN}` });
+    const response = await rawGet(stack.origin, '/exports/1/2/file', {
+      authorization: `Token ${PRIMARY_TOKEN}`,
+    });
     expect(response.status).toBe(404);
     expect(stack.sim.requests()).toEqual([]);
   });
   for (const [what, segment] of paths) {
     it(`${what}: 400 BAD_USER_INPUT, nothing sent`, async () => {
-      const response = await rawGet(stack.origin, `/exports/${segment}/file`, { authorization: `Token ${PRIMARY_TOKEN}` });
+      const response = await rawGet(stack.origin, `/exports/${segment}/file`, {
+        authorization: `Token ${PRIMARY_TOKEN}`,
+      });
       expect(response.status).toBe(400);
       expect(JSON.parse(response.body)).toMatchObject({ code: 'BAD_USER_INPUT' });
       expect(stack.sim.requests()).toEqual([]);

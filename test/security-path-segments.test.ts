@@ -4,10 +4,11 @@
  * Without the check, `task(taskId: "..")` would send `GET /service/api/task/` and `/exports/%2e%2e/file` would
  * send `GET /service/api/export/` with EPMWARE_TOKEN.
  */
-import { rawGet } from './raw-get.ts';
+
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PRIMARY_TOKEN } from '../src/simulator/index.ts';
 import { type Stack, startStack } from './harness.ts';
+import { rawGet } from './raw-get.ts';
 import { sseEvents } from './subscription-clients.ts';
 
 const DOT_SEGMENTS = ['.', '..', '%2e%2e', '%2E', '%252e%252e', '.%2e'];
