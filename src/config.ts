@@ -43,7 +43,7 @@ export interface Config {
   redisUrl: URL | null;
   /** REDIS_KEY_PREFIX: the namespace of every key this gateway writes. */
   redisKeyPrefix: string;
-  /** GATEWAY_INSTANCES: how many instances split the budget while Redis is unreachable. */
+  /** GATEWAY_INSTANCES: how many reserves the shared budget holds, one per instance (src/redis/budget-split.ts). */
   gatewayInstances: number;
   /** REDIS_REQUIRED: not ready (/readyz 503) while Redis is down, instead of serving unshared. */
   redisRequired: boolean;

@@ -24,7 +24,8 @@ export async function startInstances(
         ...loadConfig({ LOG_LEVEL: 'error', UPSTREAM_RATE_LIMIT_PER_MIN: '1000000', ...env }),
         epmwareUrl: new URL(sim.url),
       };
-      const gateway = createGateway(config);
+      // A fresh deployment (nothing spent before it): each reserve of the budget opens at once, as in redis-support.
+      const gateway = createGateway(config, { upstream: { budgetReserveOpensAfterMs: 0 } });
       const url = await gateway.listen(0, '127.0.0.1');
       return { gateway, url };
     }),

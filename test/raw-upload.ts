@@ -149,19 +149,28 @@ export interface TricklingUpload {
  * An upload (of the stack's first ERP configuration) sending 240 bytes every 100 ms, 2.4 KB/s, above the 1 KB/s
  * pace floor, until `released()`; then it sends the end of its body and reads the answer.
  */
-export function tricklingUpload(stack: Stack, token: string, released: () => boolean): TricklingUpload {
-  const boundary = 'trickle-boundary-9c3e';
-  const operations = JSON.stringify({
-    query: UPLOAD_MUTATION,
+/** The operations field of an ERP import upload of the simulator's first configuration, its file still null. */
+export function uploadOperations(stack: Stack, mutation: string): string {
+  return JSON.stringify({
+    query: mutation,
     variables: { file: null, name: stack.sim.fixtures.erpConfigNames[0], delimiter: ',' },
   });
+}
+
+/** A multipart upload's body up to the file's first byte: the operations, the map, the file part's headers. */
+export function multipartHead(boundary: string, operations: string, filename: string): string {
   const part = (name: string, value: string) =>
     `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+  return (
+    `${part('operations', operations)}${part('map', '{"0":["variables.file"]}')}--${boundary}\r\n` +
+    `Content-Disposition: form-data; name="0"; filename="${filename}"\r\nContent-Type: text/csv\r\n\r\n`
+  );
+}
+
+export function tricklingUpload(stack: Stack, token: string, released: () => boolean): TricklingUpload {
+  const boundary = 'trickle-boundary-9c3e';
   async function* body() {
-    yield Buffer.from(
-      `${part('operations', operations)}${part('map', '{"0":["variables.file"]}')}--${boundary}\r\n` +
-        'Content-Disposition: form-data; name="0"; filename="slow.csv"\r\nContent-Type: text/csv\r\n\r\n',
-    );
+    yield Buffer.from(multipartHead(boundary, uploadOperations(stack, UPLOAD_MUTATION), 'slow.csv'));
     while (!released()) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       yield Buffer.alloc(240, 120);

@@ -79,7 +79,8 @@ describe.skipIf(missing !== null)('Redis stopped mid-run', () => {
     expect(metrics).toMatch(/^gateway_redis_up 0$/m);
     expect(metrics).toMatch(/gateway_shared_state_fallbacks_total\{state="budget"} [1-9]/);
 
-    // While alone, each instance spends only its share (40 / 2 = 20 a minute): the 21st distinct read is refused.
+    // While alone, each instance spends only its reserve (40 / (2 × 2) = 10 a minute, src/redis/budget-split.ts):
+    // most of 25 distinct reads are refused.
     const codes: string[] = [];
     for (let i = 0; i < 25; i++) {
       const answer = await b.graphql(

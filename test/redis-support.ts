@@ -115,7 +115,13 @@ export async function startInstance(
     epmwareUrl: new URL(sim.url),
   };
   const logs: string[] = [];
-  const gateway = createGateway(config, { upstream, logStream: { write: (line) => void logs.push(line) } });
+  // These instances start on a fresh key prefix, where nothing was spent: their reserves of the budget open at
+  // once (the opening a window after start is tested in redis-budget-churn.test.ts).
+  const tuning = { budgetReserveOpensAfterMs: 0, ...upstream };
+  const gateway = createGateway(config, {
+    upstream: tuning,
+    logStream: { write: (line) => void logs.push(line) },
+  });
   const url = await gateway.listen(0, '127.0.0.1');
   await redisReady(gateway);
   return {

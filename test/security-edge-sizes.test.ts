@@ -5,11 +5,12 @@
  * download route). Legitimate names (spaces, dots, `@`, non-ASCII, exactly 256 characters) still go through.
  * After a flood of oversized tokens and ids (the issue's attack) another tenant is served and /readyz is clean.
  */
-import { get } from 'node:http';
+
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PRIMARY_TOKEN, SECONDARY_TOKEN } from '../src/simulator/index.ts';
 import { type Stack, startStack } from './harness.ts';
+import { rawGet } from './raw-get.ts';
 import { sseEvents, wsClient, wsEvents } from './subscription-clients.ts';
 
 /** What the contract refuses: separators, traversal once or twice encoded, 257 characters, control characters. */
@@ -167,13 +168,17 @@ describe('the download route', () => {
     ['an encoded control character', 'a%07b'],
   ];
   it('1/2 as sent is no route at all: 404, nothing sent', async () => {
-    const response = await rawGet('/exports/1/2/file', { authorization: `Token ${PRIMARY_TOKEN}` });
+    const response = await rawGet(stack.origin, '/exports/1/2/file', {
+      authorization: `Token ${PRIMARY_TOKEN}`,
+    });
     expect(response.status).toBe(404);
     expect(stack.sim.requests()).toEqual([]);
   });
   for (const [what, segment] of paths) {
     it(`${what}: 400 BAD_USER_INPUT, nothing sent`, async () => {
-      const response = await rawGet(`/exports/${segment}/file`, { authorization: `Token ${PRIMARY_TOKEN}` });
+      const response = await rawGet(stack.origin, `/exports/${segment}/file`, {
+        authorization: `Token ${PRIMARY_TOKEN}`,
+      });
       expect(response.status).toBe(400);
       expect(JSON.parse(response.body)).toMatchObject({ code: 'BAD_USER_INPUT' });
       expect(stack.sim.requests()).toEqual([]);
@@ -209,7 +214,7 @@ describe('tokens', () => {
   });
 
   it('the download route answers 401 for a 5 KB token, nothing sent', async () => {
-    const response = await rawGet(`/exports/${stack.sim.fixtures.exportTaskId}/file`, {
+    const response = await rawGet(stack.origin, `/exports/${stack.sim.fixtures.exportTaskId}/file`, {
       authorization: `Token ${'a'.repeat(5_000)}`,
     });
     expect(response.status).toBe(401);
@@ -263,21 +268,3 @@ describe('the issue’s flood, behind a front door that resets oversized request
     expect(await ready.body.json()).toMatchObject({ circuit: 'closed', openServices: [] });
   });
 });
-
-/** A GET with the path exactly as written (fetch and undici would normalise it). */
-function rawGet(
-  path: string,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; body: string }> {
-  const { hostname, port } = new URL(stack.origin);
-  return new Promise((resolve, reject) => {
-    get({ hostname, port, path, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
-}

@@ -4,10 +4,11 @@
  * Without the check, `task(taskId: "..")` would send `GET /service/api/task/` and `/exports/%2e%2e/file` would
  * send `GET /service/api/export/` with EPMWARE_TOKEN.
  */
-import { get } from 'node:http';
+
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PRIMARY_TOKEN } from '../src/simulator/index.ts';
 import { type Stack, startStack } from './harness.ts';
+import { rawGet } from './raw-get.ts';
 import { sseEvents } from './subscription-clients.ts';
 
 const DOT_SEGMENTS = ['.', '..', '%2e%2e', '%2E', '%252e%252e', '.%2e'];
@@ -73,25 +74,10 @@ describe('GraphQL fields that put an id or name in a path', () => {
 describe('the download route', () => {
   for (const segment of ['.', '..', '%2e%2e', '%2E', '%252e%252e', '.%2E']) {
     it(`/exports/${segment}/file is 400 BAD_USER_INPUT, nothing sent (not even with EPMWARE_TOKEN)`, async () => {
-      const response = await rawGet(`/exports/${segment}/file`);
+      const response = await rawGet(stack.origin, `/exports/${segment}/file`);
       expect(response.status).toBe(400);
       expect(JSON.parse(response.body)).toMatchObject({ code: 'BAD_USER_INPUT' });
       expect(stack.sim.requests()).toEqual([]);
     });
   }
 });
-
-/** A GET with the path sent exactly as written: fetch and undici would resolve the dot segments first. */
-function rawGet(path: string): Promise<{ status: number; body: string }> {
-  const { hostname, port } = new URL(stack.origin);
-  return new Promise((resolve, reject) => {
-    get({ hostname, port, path }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
-}

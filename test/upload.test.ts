@@ -9,6 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RecordedMultipartBody, RecordedRequest } from '../src/simulator/index.ts';
 import { toUpload } from '../src/upload.ts';
 import { type Stack, type StackOptions, startStack, taskStateEventually } from './harness.ts';
+import { multipartHead, uploadOperations } from './raw-upload.ts';
 
 const UPLOAD_PATH = '/service/api/erp/upload_file';
 /** The header Yoga's CSRF prevention asks of multipart requests (a browser cannot send it cross-site unasked). */
@@ -73,17 +74,8 @@ async function uploadChunked(
   halfway: () => Promise<void> = async () => {},
 ): Promise<UploadAnswer> {
   const boundary = 'test-boundary-7d1c';
-  const operations = JSON.stringify({
-    query: MUTATION,
-    variables: { file: null, name: stack.sim.fixtures.erpConfigNames[0], delimiter: ',' },
-  });
-  const part = (name: string, value: string) =>
-    `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
   async function* body() {
-    yield Buffer.from(
-      `${part('operations', operations)}${part('map', '{"0":["variables.file"]}')}--${boundary}\r\n` +
-        'Content-Disposition: form-data; name="0"; filename="big.csv"\r\nContent-Type: text/csv\r\n\r\n',
-    );
+    yield Buffer.from(multipartHead(boundary, uploadOperations(stack, MUTATION), 'big.csv'));
     const middle = Math.floor(bytes.length / 2);
     yield Buffer.from(bytes.subarray(0, middle));
     await halfway();

@@ -240,7 +240,7 @@ export class RedisConnection {
     this.#outageLogged = true;
     this.#logger.warn(
       { redis: this.#safeUrl(), cause: problem.cause },
-      `redis ${problem.kind} (${problem.cause}): serving with in-process state and this instance's share of ` +
+      `redis ${problem.kind} (${problem.cause}): serving with in-process state and this instance's reserve of ` +
         `the budget until ${problem.kind === 'unusable' ? 'it accepts REDIS_URL' : 'it is back'}`,
     );
   }

@@ -1,21 +1,23 @@
 /**
- * The per-credential budget shared by every instance on the same Redis: one sliding window per credential
- * fingerprint and endpoint class (a ZSET of send times), taken atomically by a Lua script that also says how long
- * until the next slot when there is none. UPSTREAM_RATE_LIMIT_PER_MIN is the total for all instances together.
+ * The per-credential budget shared by every instance on the same Redis. UPSTREAM_RATE_LIMIT_PER_MIN is the total
+ * for all instances together, split into a pool counted in Redis and a private reserve per instance counted in
+ * its memory (budget-split.ts says why that never exceeds the total through restarts and outages).
  *
- * This instance's own waiters stay in a local queue per credential, interactive before background and FIFO within
- * a priority; only the head asks Redis. When Redis answers "no slot for T ms", the head waits T (bounded by its
- * deadline) and asks again; a claim whose T falls past its deadline (minus DEADLINE_MARGIN_MS) is refused at once.
+ * The pool is one sliding window per credential fingerprint and endpoint class (a ZSET of send times), taken
+ * atomically by a Lua script that also says how long until the next slot when there is none. This instance's own
+ * waiters stay in a local queue per credential, interactive before background and FIFO within a priority; only
+ * the head asks Redis. With no pool slot the head takes one from the reserve if it has one now, else waits for
+ * whichever comes first (bounded by its deadline); a claim that cannot be served before its deadline (minus
+ * DEADLINE_MARGIN_MS) is refused at once.
  *
- * While Redis is unreachable (or a script fails or times out), claims go to an in-process `RequestBudget` holding
- * this instance's conservative share, UPSTREAM_RATE_LIMIT_PER_MIN / GATEWAY_INSTANCES; when Redis is back the
- * slots spent meanwhile are written into the shared windows, so the minute after rejoining still counts them.
+ * While Redis is unreachable (or a script fails or times out), claims go to the reserve alone.
  *
  * Hand-written rather than rate-limiter-flexible: its limiters count points per key, but this budget must date a
  * slot by the answer (settle), give it back when the request was never sent (cancel), take a standard slot and an
  * upload/bulk slot atomically, and honour a Retry-After hold; each of those is a line of Lua here.
  */
 import { GatewayError } from '../errors.ts';
+import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import {
   type Budget,
@@ -27,77 +29,25 @@ import {
   type Priority,
   RequestBudget,
 } from '../upstream/budget.ts';
+import { CHECK_EPOCH, HOLD, SETTLE_SLOT, TAKE_SLOT } from './budget-scripts.ts';
+import { splitBudget } from './budget-split.ts';
 import type { RedisConnection } from './connection.ts';
 import type { SharedStateMetrics } from './state-metrics.ts';
-
-/**
- * KEYS: per class, its window (ZSET) then its hold (string). ARGV: window ms, the slot's member, the class limits.
- * Returns {1, now} when every class had a slot (all taken), else {0, ms until the latest of their next slots}.
- * Time is Redis's (TIME), so instances with skewed clocks still agree.
- */
-const TAKE_SLOT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local windowMs = tonumber(ARGV[1])
-local wait = 0
-for i = 1, #KEYS / 2 do
-  local window = KEYS[2 * i - 1]
-  local limit = tonumber(ARGV[2 + i])
-  redis.call('ZREMRANGEBYSCORE', window, '-inf', now - windowMs)
-  local held = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
-  if held > now then wait = math.max(wait, held - now) end
-  local count = redis.call('ZCARD', window)
-  if count >= limit then
-    local freed = redis.call('ZRANGE', window, count - limit, count - limit, 'WITHSCORES')
-    wait = math.max(wait, tonumber(freed[2]) + windowMs - now)
-  end
-end
-if wait > 0 then return {0, wait} end
-for i = 1, #KEYS / 2 do
-  redis.call('ZADD', KEYS[2 * i - 1], now, ARGV[2])
-  redis.call('PEXPIRE', KEYS[2 * i - 1], windowMs * 2)
-end
-return {1, now}
-`;
-
-/** KEYS: windows. ARGV: the member. Re-dates the slot by the answer (only if it is still there). */
-const SETTLE_SLOT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1]) end
-return now
-`;
-
-/** KEYS: a hold. ARGV: ms from now. Extends the hold, never shortens it. */
-const HOLD = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local untilMs = now + tonumber(ARGV[1])
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if untilMs > current then redis.call('SET', KEYS[1], untilMs, 'PX', tonumber(ARGV[1]) + 1000) end
-return 1
-`;
-
-/** KEYS: windows. ARGV: window ms, then score/member pairs (slots spent while Redis was away). */
-const REPLAY = `
-local windowMs = tonumber(ARGV[1])
-for i = 1, #KEYS do
-  for j = 2, #ARGV, 2 do redis.call('ZADD', KEYS[i], ARGV[j], ARGV[j + 1]) end
-  redis.call('PEXPIRE', KEYS[i], windowMs * 2)
-end
-return 1
-`;
 
 export interface SharedBudgetOptions {
   redis: RedisConnection;
   /** UPSTREAM_RATE_LIMIT_PER_MIN: the total of all instances. */
   perMinute: number;
-  /** GATEWAY_INSTANCES: while Redis is away this instance spends perMinute / instances. */
+  /** GATEWAY_INSTANCES: how many reserves the budget holds (budget-split.ts). */
   instances: number;
   windowMs?: number;
   maxWindows?: number;
+  /** Epoch ms when this instance's reserve opens: by default one window after it starts, since the instance it
+   * replaces may have spent that reserve within EPMware's current minute. */
+  reserveOpensAt?: number;
   metrics: GatewayMetrics;
   stateMetrics: SharedStateMetrics;
+  logger: Logger;
 }
 
 interface Waiter {
@@ -117,21 +67,48 @@ interface LocalQueue {
   timer: NodeJS.Timeout | undefined;
 }
 
-type Taken = { ok: true; member: string; windows: string[] } | { ok: false; waitMs: number };
+/** A slot (of the pool, or of the reserve recorded in Redis's total), or how long until one could come. */
+type Taken = { ok: true; permit: Permit } | { ok: false; waitMs: number };
+
+/** TAKE_SLOT's reply: source (0 none, 1 pool, 2 reserve), now or the pool's wait, Redis's epoch, whether this
+ * call closed the pool, the total's wait. */
+type TakeReply = [number, number, string, number, number];
+
+const FROM_POOL = 1;
+const FROM_RESERVE = 2;
+
+/** Both parts of a reserve slot taken while Redis is up: the reserve's own and its line in Redis's total. */
+function both(first: Permit, second: Permit): Permit {
+  return {
+    settle: () => {
+      first.settle();
+      second.settle();
+    },
+    cancel: () => {
+      first.cancel();
+      second.cancel();
+    },
+  };
+}
 
 let slotSequence = 0;
 
 export class SharedBudget implements Budget {
   readonly #redis: RedisConnection;
   readonly #limits: Record<EndpointClass, number>;
+  /** The pool's limits, counted in Redis. */
+  readonly #pool: Record<EndpointClass, number>;
   readonly #windowMs: number;
   readonly #metrics: GatewayMetrics;
   readonly #stateMetrics: SharedStateMetrics;
-  /** This instance's share, used while Redis is unreachable. */
-  readonly #fallback: RequestBudget;
+  readonly #logger: Logger;
+  /** This instance's reserve, counted here: spent when the pool has no slot, and alone while Redis is away. */
+  readonly #reserve: RequestBudget;
   readonly #queues = new Map<string, LocalQueue>();
   readonly #instanceId = Math.random().toString(36).slice(2, 10);
   readonly #stopWatching: () => void;
+  /** The Redis epoch this instance last saw ('' before its first answer). */
+  #epoch = '';
   #closed = false;
 
   constructor(options: SharedBudgetOptions) {
@@ -140,26 +117,33 @@ export class SharedBudget implements Budget {
     this.#windowMs = options.windowMs ?? 60_000;
     this.#metrics = options.metrics;
     this.#stateMetrics = options.stateMetrics;
-    this.#fallback = new RequestBudget({
-      perMinute: Math.max(1, Math.floor(options.perMinute / options.instances)),
+    this.#logger = options.logger;
+    const split = splitBudget(this.#limits, options.instances);
+    this.#pool = split.pool;
+    this.#reserve = new RequestBudget({
+      perMinute: options.perMinute,
+      limits: split.reserve,
+      opensAt: options.reserveOpensAt ?? Date.now() + this.#windowMs,
       windowMs: options.windowMs,
       maxWindows: options.maxWindows,
       metrics: options.metrics,
     });
     this.#stopWatching = this.#redis.onStateChange((up) => {
-      if (up) void this.#replayFallbackSlots();
-      // Waiters sleeping on a slot Redis promised move to this instance's share now, not when they wake.
+      if (up) void this.#checkEpoch();
+      // Waiters sleeping on a slot Redis promised move to the reserve now, not when they wake.
       else for (const queue of this.#queues.values()) void this.#pump(queue);
     });
   }
 
-  /** The fallback's windows plus this instance's queues (Redis holds the shared windows). */
+  /** The reserve's windows plus this instance's queues (Redis holds the pool's windows). */
   get size(): number {
-    return this.#fallback.size + this.#queues.size;
+    return this.#reserve.size + this.#queues.size;
   }
 
   async acquire(claim: BudgetClaim): Promise<Permit> {
     if (!this.#redis.isUp()) return this.#acquireLocally(claim);
+    // A class whose pool is empty (a limit too small to split) is served by the reserve alone.
+    if (this.#classes(claim).some((c) => this.#pool[c] <= 0)) return this.#reserve.acquire(claim);
     const queueKey = `${claim.credentialKey}:${claim.endpointClass}`;
     const queue = this.#queues.get(queueKey);
     if (!queue) {
@@ -170,14 +154,14 @@ export class SharedBudget implements Budget {
       } catch {
         return this.#acquireLocally(claim);
       }
-      if (taken.ok) return this.#permit(claim, taken.windows, taken.member);
+      if (taken.ok) return taken.permit;
       if (this.#tooLate(claim, taken.waitMs)) throw this.#refusal(claim);
     }
     return this.#enqueue(queueKey, claim);
   }
 
   pause(credentialKey: string, endpointClass: EndpointClass, until: number): void {
-    this.#fallback.pause(credentialKey, endpointClass, until);
+    this.#reserve.pause(credentialKey, endpointClass, until);
     const ms = until - Date.now();
     if (ms <= 0 || !this.#redis.isUp()) return;
     const hold = this.#redis.key('budget-hold', credentialKey, endpointClass);
@@ -195,12 +179,12 @@ export class SharedBudget implements Budget {
       }
     }
     this.#queues.clear();
-    this.#fallback.close();
+    this.#reserve.close();
   }
 
   #acquireLocally(claim: BudgetClaim): Promise<Permit> {
     this.#stateMetrics.fellBack('budget');
-    return this.#fallback.acquire(claim);
+    return this.#reserve.acquire(claim);
   }
 
   /** The classes a claim spends: uploads and bulk operations also take a standard slot (see RequestBudget). */
@@ -208,23 +192,89 @@ export class SharedBudget implements Budget {
     return claim.endpointClass === 'standard' ? ['standard'] : [claim.endpointClass, 'standard'];
   }
 
+  /** Redis is back: if it lost the budget's window, close the pool now rather than at this instance's next claim. */
+  async #checkEpoch(): Promise<void> {
+    try {
+      const keys = [this.#redis.key('budget-epoch'), this.#redis.key('budget-pool-hold')];
+      const [epoch, closed] = (await this.#redis.commands.eval(
+        CHECK_EPOCH,
+        keys.length,
+        ...keys,
+        String(this.#windowMs),
+        '',
+        this.#epoch,
+        this.#newEpoch(),
+      )) as [string, number];
+      this.#learnEpoch(epoch, closed);
+    } catch {
+      this.#stateMetrics.fellBack('budget');
+    }
+  }
+
+  #newEpoch(): string {
+    return `${this.#instanceId}:${Date.now()}`;
+  }
+
+  #learnEpoch(epoch: string, closed: number): void {
+    if (closed === 1) {
+      this.#logger.warn(
+        `redis came back without the budget's window: the shared pool stays closed for ${this.#windowMs} ms, ` +
+          'every instance spends only its own reserve meanwhile',
+      );
+    }
+    this.#epoch = epoch;
+  }
+
+  /**
+   * One question to Redis: a pool slot, or else the reserve's slot this instance offers (taken here first, given
+   * back unless Redis's total has room for it). Without either, how long until the first of them could come.
+   */
   async #take(claim: BudgetClaim): Promise<Taken> {
     const classes = this.#classes(claim);
-    const windows = classes.map((c) => this.#redis.key('budget', claim.credentialKey, c));
-    const keys = classes.flatMap((c, i) => [
-      windows[i] ?? '',
-      this.#redis.key('budget-hold', claim.credentialKey, c),
-    ]);
+    const pools = classes.map((c) => this.#redis.key('budget', claim.credentialKey, c));
+    const totals = classes.map((c) => this.#redis.key('budget-total', claim.credentialKey, c));
+    const keys = [
+      this.#redis.key('budget-epoch'),
+      this.#redis.key('budget-pool-hold'),
+      ...classes.flatMap((c, i) => [
+        pools[i] ?? '',
+        totals[i] ?? '',
+        this.#redis.key('budget-hold', claim.credentialKey, c),
+      ]),
+    ];
     const member = `${this.#instanceId}:${++slotSequence}`;
-    const reply = (await this.#redis.commands.eval(
-      TAKE_SLOT,
-      keys.length,
-      ...keys,
-      String(this.#windowMs),
-      member,
-      ...classes.map((c) => String(this.#limits[c])),
-    )) as [number, number];
-    return reply[0] === 1 ? { ok: true, member, windows } : { ok: false, waitMs: reply[1] };
+    const offered = this.#reserve.tryTake(claim.credentialKey, classes);
+    let reply: TakeReply;
+    try {
+      reply = (await this.#redis.commands.eval(
+        TAKE_SLOT,
+        keys.length,
+        ...keys,
+        String(this.#windowMs),
+        member,
+        this.#epoch,
+        this.#newEpoch(),
+        offered ? '1' : '0',
+        ...classes.flatMap((c) => [String(this.#pool[c]), String(this.#limits[c])]),
+      )) as TakeReply;
+    } catch (error) {
+      offered?.cancel();
+      throw error;
+    }
+    const [source, poolWaitMs, epoch, closed, totalWaitMs] = reply;
+    this.#learnEpoch(epoch, closed);
+    if (source === FROM_POOL) {
+      offered?.cancel();
+      return { ok: true, permit: this.#permit([...pools, ...totals], member) };
+    }
+    if (source === FROM_RESERVE && offered)
+      return { ok: true, permit: both(offered, this.#permit(totals, member)) };
+    offered?.cancel();
+    const reserveWaitMs = Math.max(
+      totalWaitMs,
+      this.#reserve.freeAt(claim.credentialKey, classes) - Date.now(),
+    );
+    return { ok: false, waitMs: Math.max(0, Math.min(poolWaitMs, reserveWaitMs)) };
   }
 
   #tooLate(claim: BudgetClaim, waitMs: number): boolean {
@@ -276,13 +326,13 @@ export class SharedBudget implements Budget {
         const taken = await this.#take(head.claim);
         if (queue.waiters[0] !== head) {
           // The head left (deadline, abort) while Redis answered: give its slot back and ask again.
-          if (taken.ok) this.#permit(head.claim, taken.windows, taken.member).cancel();
+          if (taken.ok) taken.permit.cancel();
           continue;
         }
         if (taken.ok) {
           queue.waiters.shift();
           this.#leave(head);
-          head.resolve(this.#permit(head.claim, taken.windows, taken.member));
+          head.resolve(taken.permit);
           continue;
         }
         // Nobody here can be served before `waitMs`: refuse those whose deadline comes first, wait for the rest.
@@ -296,7 +346,7 @@ export class SharedBudget implements Budget {
         break;
       }
     } catch {
-      // Redis went away or timed out: this instance's share takes over for everyone queued here.
+      // Redis went away or timed out: this instance's reserve takes over for everyone queued here.
       for (const waiter of queue.waiters.splice(0)) {
         this.#leave(waiter);
         this.#acquireLocally(waiter.claim).then(waiter.resolve, waiter.reject);
@@ -329,21 +379,16 @@ export class SharedBudget implements Budget {
     this.#metrics.budgetQueueLength.dec({ priority: waiter.claim.priority });
   }
 
-  /**
-   * A slot granted by Redis, mirrored in this instance's fallback budget: if Redis fails (or times out) the
-   * fallback takes over knowing what this instance spent this minute, instead of starting from an empty window.
-   */
-  #permit(claim: BudgetClaim, windows: string[], member: string): Permit {
+  /** A slot granted by Redis in these windows (the pool's and the total's, or the total's alone). */
+  #permit(windows: string[], member: string): Permit {
     let done = false;
     const redis = this.#redis;
     const commands = redis.commands;
-    const mirror = this.#fallback.record(claim.credentialKey, this.#classes(claim));
     return {
       settle: () => {
         if (done) return;
         done = true;
-        mirror.settle();
-        // Nothing is sent to a Redis that is down (the mirror keeps the count): the slot stays dated by its send.
+        // Nothing is sent to a Redis that is down: the slot stays dated by its send (or Redis lost it anyway).
         if (!redis.isUp()) return;
         // Not awaited: the answer is already here. If it fails the slot stays dated by its send, a few ms early.
         commands
@@ -353,7 +398,6 @@ export class SharedBudget implements Budget {
       cancel: () => {
         if (done) return;
         done = true;
-        mirror.cancel();
         // While Redis is down the slot stays taken there until its window passes: on the safe side.
         if (!redis.isUp()) return;
         const pipeline = commands.pipeline();
@@ -361,30 +405,6 @@ export class SharedBudget implements Budget {
         pipeline.exec().catch(() => this.#stateMetrics.fellBack('budget'));
       },
     };
-  }
-
-  /**
-   * Redis is back: the requests this instance sent on its own meanwhile still count in EPMware's minute, so they
-   * go into the shared windows (dated in Redis's clock by the offset measured now). The fallback also mirrors the
-   * slots Redis granted before the outage; if Redis kept its data those count twice for the rest of the minute,
-   * which errs on the safe side (and if Redis restarted empty, they are exactly what it lost).
-   */
-  async #replayFallbackSlots(): Promise<void> {
-    const spent = this.#fallback.recentSlots();
-    if (spent.length === 0) return;
-    try {
-      const time = await this.#redis.commands.time();
-      const offset = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000) - Date.now();
-      const pipeline = this.#redis.commands.pipeline();
-      for (const { credentialKey, endpointClass, at } of spent) {
-        const pairs = at.flatMap((t, i) => [String(t + offset), `${this.#instanceId}:replay:${t}:${i}`]);
-        const window = this.#redis.key('budget', credentialKey, endpointClass);
-        pipeline.eval(REPLAY, 1, window, String(this.#windowMs), ...pairs);
-      }
-      await pipeline.exec();
-    } catch {
-      this.#stateMetrics.fellBack('budget');
-    }
   }
 
   #refusal(claim: BudgetClaim): GatewayError {

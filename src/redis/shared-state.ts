@@ -37,8 +37,10 @@ export function createSharedState(
     perMinute: config.upstreamRateLimitPerMin,
     instances: config.gatewayInstances,
     windowMs: tuning.budgetWindowMs,
+    reserveOpensAt: Date.now() + (tuning.budgetReserveOpensAfterMs ?? tuning.budgetWindowMs ?? 60_000),
     metrics,
     stateMetrics,
+    logger,
   });
   const cache =
     config.cacheTtlMs > 0

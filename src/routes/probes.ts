@@ -8,7 +8,7 @@
  *   ready. The verdict is reused for PROBE_CACHE_MS, so a load balancer polling every second costs EPMware one
  *   request per instance every few seconds. The body also names Redis (REDIS_URL): `up`, `down` (with
  *   `redisCause`: unreachable, refused, not answering) or `not configured`. Redis being down does not make the
- *   instance unready (it serves with in-process state and its share of the budget, see src/redis/), unless
+ *   instance unready (it serves with in-process state and its reserve of the budget, see src/redis/), unless
  *   REDIS_REQUIRED=true, for operators who prefer fewer shared instances over unshared ones.
  * - /metrics: Prometheus text from the gateway's own registry (gateway_redis_up among them) and the process'
  *   runtime metrics.

@@ -108,15 +108,12 @@ class SlidingWindow {
   ) {}
 }
 
-/** The send times (epoch ms) one credential spent in one class during the last window. */
-export interface SpentSlots {
-  credentialKey: string;
-  endpointClass: EndpointClass;
-  at: number[];
-}
-
 export interface BudgetOptions {
   perMinute: number;
+  /** Each class's limit, when it is not derived from `perMinute` (an instance's reserve, see SharedBudget). */
+  limits?: Record<EndpointClass, number>;
+  /** Epoch ms before which nothing is granted: a new instance's reserve may have been spent by its predecessor. */
+  opensAt?: number;
   /** 60 s in production (EPMware counts per minute); tests shorten it so slots come back quickly. */
   windowMs?: number;
   /** Most windows kept; the least recently used idle one goes first. Default DEFAULT_MAX_WINDOWS. */
@@ -132,15 +129,17 @@ export class RequestBudget implements Budget {
   readonly #windowMs: number;
   readonly #maxWindows: number;
   readonly #metrics: GatewayMetrics;
+  readonly #opensAt: number;
   /** Map order is recency order: each use re-inserts its window, so the least recently used come first. */
   readonly #windows = new Map<string, SlidingWindow>();
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(options: BudgetOptions) {
-    this.#limits = budgetLimits(options.perMinute);
+    this.#limits = options.limits ?? budgetLimits(options.perMinute);
     this.#windowMs = options.windowMs ?? 60_000;
     this.#maxWindows = options.maxWindows ?? DEFAULT_MAX_WINDOWS;
     this.#metrics = options.metrics;
+    this.#opensAt = options.opensAt ?? 0;
     // Windows of credentials seen once empty themselves a window later: one pass per window, off the request
     // path, instead of a sweep on each new credential (which made 50,000 tokens cost O(n) each).
     this.#sweeper = setInterval(() => this.#sweep(), this.#windowMs);
@@ -178,12 +177,17 @@ export class RequestBudget implements Budget {
   }
 
   /**
-   * Records a slot granted elsewhere (the shared budget in Redis) without waiting or refusing, so that this
-   * budget, should it take over, knows what this instance already spent. May exceed the limit for a moment.
+   * A slot in each of `classes` if every one is free now and nobody queues for it, else undefined: the shared
+   * budget's reserve is tried this way when the pool has no slot, without waiting in two queues at once.
    */
-  record(credentialKey: string, endpointClasses: readonly EndpointClass[]): Permit {
+  tryTake(credentialKey: string, classes: readonly EndpointClass[]): Permit | undefined {
     const now = Date.now();
-    const permits = endpointClasses.map((c) => this.#take(this.#window({ credentialKey }, c), now));
+    const windows = classes.map((c) => this.#window({ credentialKey }, c));
+    for (const window of windows) {
+      this.#prune(window, now);
+      if (window.queue.length > 0 || !this.#freeNow(window, now)) return undefined;
+    }
+    const permits = windows.map((window) => this.#take(window, now));
     return {
       settle: () => {
         for (const permit of permits) permit.settle();
@@ -194,6 +198,18 @@ export class RequestBudget implements Budget {
     };
   }
 
+  /** Epoch ms when `tryTake` could next succeed for these classes (assuming in-flight requests answer now). */
+  freeAt(credentialKey: string, classes: readonly EndpointClass[]): number {
+    const now = Date.now();
+    let at = now;
+    for (const c of classes) {
+      const window = this.#window({ credentialKey }, c);
+      this.#prune(window, now);
+      at = Math.max(at, this.#upcomingSlots(window, now)(window.queue.length));
+    }
+    return at;
+  }
+
   /**
    * EPMware said 429 anyway (another client shares the token, or its window is aligned differently): send
    * nothing more of that class for this credential until `until`, its Retry-After.
@@ -202,19 +218,6 @@ export class RequestBudget implements Budget {
     const window = this.#window({ credentialKey }, endpointClass);
     window.heldUntil = Math.max(window.heldUntil, until);
     this.#pump(window);
-  }
-
-  /** What was spent within the last window, per credential and class (SharedBudget replays it into Redis). */
-  recentSlots(): SpentSlots[] {
-    const now = Date.now();
-    const spent: SpentSlots[] = [];
-    for (const window of this.#windows.values()) {
-      this.#prune(window, now);
-      if (window.slots.length === 0) continue;
-      const at = window.slots.map((slot) => (slot.inFlight ? now : slot.at));
-      spent.push({ credentialKey: window.credentialKey, endpointClass: window.endpointClass, at });
-    }
-    return spent;
   }
 
   /** Refuses every waiter and stops the timers. */
@@ -237,6 +240,7 @@ export class RequestBudget implements Budget {
     } else {
       if (this.#windows.size >= this.#maxWindows) this.#evictOne();
       window = new SlidingWindow(key, claim.credentialKey, endpointClass, this.#limits[endpointClass]);
+      window.heldUntil = this.#opensAt;
     }
     this.#windows.set(key, window);
     return window;
@@ -352,6 +356,8 @@ export class RequestBudget implements Budget {
    * sends earlier in the sequence of past and future sends.
    */
   #upcomingSlots(window: SlidingWindow, now: number): (k: number) => number {
+    // A class with no slot at all (an instance's reserve too small to hold one) is never free.
+    if (window.limit <= 0) return () => Number.POSITIVE_INFINITY;
     const occupied = window.slots.map((slot) => (slot.inFlight ? Math.max(now, slot.at) : slot.at));
     occupied.sort((a, b) => a - b);
     const future: number[] = [];

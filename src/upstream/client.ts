@@ -48,6 +48,9 @@ export interface UpstreamTuning {
   connections?: number;
   /** The budget's window, 60 s by default (EPMware counts per minute); tests shorten it. */
   budgetWindowMs?: number;
+  /** With Redis, when this instance's reserve of the budget opens: one window after start by default
+   * (src/redis/budget-split.ts); tests of the steady state open it at once. */
+  budgetReserveOpensAfterMs?: number;
   /** Most GET answers kept; the least recently used go first. Default 500. */
   cacheMaxEntries?: number;
   /** Most distinct reads in flight that later identical reads may join; beyond it reads do not coalesce. */
