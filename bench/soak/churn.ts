@@ -4,18 +4,19 @@
  * rotated from cycle to cycle (A, B, C are instances cycle, cycle + 1, cycle + 2, modulo their number). Each cycle
  * has, in order:
  *
- *   +5 s   SIGTERM A, restart it       a deploy's rolling restart
- *   +12 s  stop Redis                  (the outage begins)
- *   +17 s  SIGKILL B, restart it       started during the outage: it cannot know what its predecessor spent, and
+ *   +3 s   SIGTERM A, restart it       a deploy's rolling restart, just before the outage: the new A has not run
+ *                                      a minute when Redis goes
+ *   +8 s   stop Redis                  (the outage begins)
+ *   +11 s  SIGKILL B, restart it       started during the outage: it cannot know what its predecessor spent, and
  *                                      it is less than a minute old when Redis comes back (the case that used to
  *                                      earn EPMware's 429s)
- *   +26 s  start Redis again, empty    (the outage ends: 14 s)
- *   +36 s  SIGKILL A, restart it       a crash with Redis up
+ *   +18 s  start Redis again, empty    (the outage ends: 10 s)
+ *   +30 s  SIGKILL A, restart it       a crash with Redis up
  *
  * C is left alone for the cycle: at the end of the run one instance has run longer than a budget window (a minute)
- * since its last start, as in any real fleet, so a budget that holds back new instances for a window still has
- * one instance to serve from. A cycle ends 24 s before its minute does. Every event is printed when it begins and
- * when it is done.
+ * since its last start, as in any real fleet. Redis goes early in the cycle because a budget may hold back for a
+ * window what a Redis that came back empty forgot (the recovery check waits for that window, see instances.ts):
+ * early, that window ends soon after the run does. Every event is printed when it begins and when it is done.
  */
 
 export type ChurnKind = 'Redis stopped' | 'Redis restarted empty' | 'SIGKILL, restart' | 'SIGTERM, restart';
@@ -52,11 +53,11 @@ export function churnSchedule(minutes: number, instances: number): ChurnStep[] {
     const at = (ms: number) => Math.round(cycle * CYCLE_MS + ms * scale);
     const nth = (k: number) => (cycle + k) % instances;
     steps.push(
-      { atMs: at(5_000), kind: 'SIGTERM, restart', instance: nth(0) },
-      { atMs: at(12_000), kind: 'Redis stopped' },
-      { atMs: at(17_000), kind: 'SIGKILL, restart', instance: nth(1) },
-      { atMs: at(26_000), kind: 'Redis restarted empty' },
-      { atMs: at(36_000), kind: 'SIGKILL, restart', instance: nth(0) },
+      { atMs: at(3_000), kind: 'SIGTERM, restart', instance: nth(0) },
+      { atMs: at(8_000), kind: 'Redis stopped' },
+      { atMs: at(11_000), kind: 'SIGKILL, restart', instance: nth(1) },
+      { atMs: at(18_000), kind: 'Redis restarted empty' },
+      { atMs: at(30_000), kind: 'SIGKILL, restart', instance: nth(0) },
     );
   }
   return steps;

@@ -37,6 +37,7 @@ export class Cluster {
   readonly #current: Array<InstanceProcess | null>;
   readonly #env: (instance: number) => Record<string, string>;
   readonly #secrets: string[];
+  readonly #notable: RegExp | undefined;
   /** After SIGTERM the gateway drains this long, serving everything; a request cut later is the stop's doing. */
   readonly #drainMs: number;
   #turn = 0;
@@ -46,11 +47,13 @@ export class Cluster {
     env: (instance: number) => Record<string, string>,
     secrets: string[],
     drainMs: number,
+    notable?: RegExp,
   ) {
     this.#current = Array.from({ length: size }, () => null);
     this.#env = env;
     this.#secrets = secrets;
     this.#drainMs = drainMs;
+    this.#notable = notable;
   }
 
   get size(): number {
@@ -64,7 +67,7 @@ export class Cluster {
 
   async start(instance: number): Promise<InstanceProcess> {
     const startedAt = Date.now();
-    const gateway = await startSoakGateway(this.#env(instance), this.#secrets);
+    const gateway = await startSoakGateway(this.#env(instance), this.#secrets, this.#notable);
     const forget = killOnExit(() => gateway.signal('SIGKILL'));
     void gateway.gone.then(forget);
     const started: InstanceProcess = { instance, gateway, startedAt, readyAt: Date.now(), stop: null };

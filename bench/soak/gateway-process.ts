@@ -21,8 +21,14 @@ export interface RssSample {
 export interface SoakGateway {
   url: URL;
   pid: number;
-  /** Lines of output seen, and those that gave something away (a token) or reported a crash. */
-  output(): { lines: number; tokenLines: number; crashLines: string[] };
+  /** Lines of output seen, those that gave something away (a token) or reported a crash, and those (with when
+   * they came, Date.now()) that matched the `notable` pattern the soak asked for. */
+  output(): {
+    lines: number;
+    tokenLines: number;
+    crashLines: string[];
+    notable: Array<{ at: number; line: string }>;
+  };
   rss(): RssSample[];
   exited(): { code: number | null; signal: NodeJS.Signals | null } | null;
   /** Resolves when the process has exited, however. */
@@ -41,7 +47,11 @@ function rssBytes(pid: number): number | null {
   }
 }
 
-export async function startSoakGateway(env: Record<string, string>, secrets: string[]): Promise<SoakGateway> {
+export async function startSoakGateway(
+  env: Record<string, string>,
+  secrets: string[],
+  notable?: RegExp,
+): Promise<SoakGateway> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
@@ -55,6 +65,7 @@ export async function startSoakGateway(env: Record<string, string>, secrets: str
   let lines = 0;
   let tokenLines = 0;
   const crashLines: string[] = [];
+  const notableLines: Array<{ at: number; line: string }> = [];
   let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   const gone = new Promise<void>((resolve) =>
     child.on('exit', (code, signal) => {
@@ -78,6 +89,7 @@ export async function startSoakGateway(env: Record<string, string>, secrets: str
           log?.write(`${Date.now()} ${line}\n`);
           if (secrets.some((secret) => line.includes(secret))) tokenLines += 1;
           if (CRASH_WORDS.test(line) && crashLines.length < 5) crashLines.push(line.slice(0, 300));
+          if (notable?.test(line) && notableLines.length < 20) notableLines.push({ at: Date.now(), line });
           const banner = BANNER.exec(line);
           if (banner?.[1] && !url) {
             url = new URL(banner[1]);
@@ -106,7 +118,7 @@ export async function startSoakGateway(env: Record<string, string>, secrets: str
   return {
     url: gatewayUrl,
     pid,
-    output: () => ({ lines, tokenLines, crashLines }),
+    output: () => ({ lines, tokenLines, crashLines, notable: notableLines }),
     rss: () => samples,
     exited: () => exit,
     gone,

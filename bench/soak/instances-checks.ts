@@ -30,6 +30,9 @@ export interface InstancesRun {
   recoveryMs: number;
   /** Date.now() when the faults, the churn and the clients had all stopped. */
   calmAt: number;
+  /** Date.now() when the recovery probes began: calmAt, or later when a pool the gateways closed reopened then. */
+  recoveryFrom: number;
+  poolReopensAt: number | null;
   /** Date.now() when the soak began (before Redis, the simulator and the gateways started), and its faulted run. */
   began: number;
   startedAt: number;
@@ -125,8 +128,10 @@ function recoveryCheck(run: InstancesRun): Check {
     name: `after the last event, every kind of query answers with data for both tokens within ${run.recoveryMs / 1000} s`,
     passed: slow.length === 0,
     detail:
-      `${describeRecovery(run.recovery)} (timed from ${seconds(run, run.calmAt)}, when the faults, the clients and ` +
-      `the churn had stopped; last churn event ${last ? `${describeEvent(last)} at ${seconds(run, last.at)}` : 'none'})`,
+      `${describeRecovery(run.recovery)} (timed from ${seconds(run, run.recoveryFrom)}: the faults, the clients ` +
+      `and the churn had stopped at ${seconds(run, run.calmAt)}, the last churn event was ` +
+      `${last ? `${describeEvent(last)} at ${seconds(run, last.at)}` : 'none'}, ` +
+      `${run.poolReopensAt === null ? "no gateway closed the budget's pool" : `the budget's pool, closed when Redis came back empty, reopened at ${seconds(run, run.poolReopensAt)}`})`,
   };
 }
 
@@ -204,7 +209,7 @@ export function printFigures(run: InstancesRun, chaos: Map<ChaosKind, number>): 
     `  EPMware received ${upstream.length} requests, ${upstream.filter((call) => call.rateLimited).length} ` +
       'refused by its rate limit\n',
   );
-  const afterCalm = upstream.filter((call) => call.at >= run.calmAt);
+  const afterCalm = upstream.filter((call) => call.at >= run.recoveryFrom);
   process.stdout.write(
     `  during recovery EPMware received ${afterCalm.length} requests: primary ` +
       `${afterCalm.filter((call) => call.token === run.tokens.primary).length}, secondary ` +

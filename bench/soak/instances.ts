@@ -43,6 +43,12 @@ const MAX_UPLOAD_BYTES = 64 * 1024;
 const UPLOAD_RATE_WINDOW_MS = 5_000;
 /** EPMware's documented limit, which the simulator enforces here: the gateways' budget must be the same. */
 const RATE_LIMIT_PER_MIN = 100;
+/**
+ * What a gateway logs when Redis came back without the budget's window: it keeps the shared pool closed for that
+ * long (src/redis/shared-budget.ts), and serves only from the instances' reserves meanwhile, on purpose. A budget
+ * that does not do this never logs it.
+ */
+const POOL_CLOSED = /the shared pool stays closed for (\d+) ms/;
 
 export interface InstancesSoakOptions {
   minutes: number;
@@ -87,6 +93,7 @@ export async function soakInstances(options: InstancesSoakOptions): Promise<numb
     }),
     [sim.tokens.primary, sim.tokens.secondary, probeToken, hostileToken],
     SHUTDOWN_DRAIN_MS,
+    POOL_CLOSED,
   );
   const dispatcher = new Agent({ connections: clients * 2, keepAliveTimeout: 10_000 });
   try {
@@ -163,13 +170,23 @@ export async function soakInstances(options: InstancesSoakOptions): Promise<numb
     await churn.done;
     chaos.stop();
     calm(sim);
-    const calmAt = performance.now();
-    const calmAtMs = Date.now();
+    const calmAt = Date.now();
+    // Recovery is timed from the last event, and a pool the gateways closed when Redis came back empty is one: it
+    // reopens by design a window later. Until then most queries are refused RATE_LIMITED however healthy the
+    // instances are, so the probes start when it has reopened (the figures say when that was).
+    const poolReopensAt = poolReopening(cluster);
+    if (poolReopensAt > Date.now()) {
+      process.stdout.write(
+        `  +${Math.round((poolReopensAt - startedAt) / 1000)} s: waiting for the budget's pool to reopen\n`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, poolReopensAt - Date.now()));
+    }
+    const recoveryFrom = Date.now();
     const recovery = await awaitRecovery(
       recoveryProbes(tenants, sim.fixtures.succeededTaskId),
       () => cluster.target().url,
       dispatcher,
-      calmAt,
+      performance.now(),
       RECOVERY_MS,
     );
 
@@ -193,7 +210,9 @@ export async function soakInstances(options: InstancesSoakOptions): Promise<numb
       polls,
       recovery,
       recoveryMs: RECOVERY_MS,
-      calmAt: calmAtMs,
+      calmAt,
+      recoveryFrom,
+      poolReopensAt: poolReopensAt > 0 ? poolReopensAt : null,
       began,
       startedAt,
       stillUp,
@@ -221,4 +240,16 @@ export async function soakInstances(options: InstancesSoakOptions): Promise<numb
     await sim.close();
     await redis.stop();
   }
+}
+
+/** When the last pool closure any gateway logged ends (Date.now()), or 0 when none logged one. */
+function poolReopening(cluster: Cluster): number {
+  let reopens = 0;
+  for (const each of cluster.processes) {
+    for (const { at, line } of each.gateway.output().notable) {
+      const ms = Number(POOL_CLOSED.exec(line)?.[1] ?? 0);
+      reopens = Math.max(reopens, at + ms);
+    }
+  }
+  return reopens;
 }
