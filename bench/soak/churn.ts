@@ -1,8 +1,8 @@
 /**
  * The instances soak's churn: Redis stopped and restarted EMPTY, instances SIGKILLed and SIGTERMed and restarted,
- * on a fixed schedule (the same every run, so runs compare), one cycle per minute of soak with the instances
- * rotated from cycle to cycle (A, B, C are instances cycle, cycle + 1, cycle + 2, modulo their number). Each cycle
- * has, in order:
+ * on a fixed schedule (the same every run, so runs compare), one cycle per minute of soak. A and B take turns among
+ * the instances but the last (cycle 0: A = 0, B = 1; cycle 1: A = 1, B = 0; ...); the last instance, C, is never
+ * churned. Each cycle has, in order:
  *
  *   +3 s   SIGTERM A, restart it       a deploy's rolling restart, just before the outage: the new A has not run
  *                                      a minute when Redis goes
@@ -13,10 +13,12 @@
  *   +18 s  start Redis again, empty    (the outage ends: 10 s)
  *   +30 s  SIGKILL A, restart it       a crash with Redis up
  *
- * C is left alone for the cycle: at the end of the run one instance has run longer than a budget window (a minute)
- * since its last start, as in any real fleet. Redis goes early in the cycle because a budget may hold back for a
- * window what a Redis that came back empty forgot (the recovery check waits for that window, see instances.ts):
- * early, that window ends soon after the run does. Every event is printed when it begins and when it is done.
+ * C is the fleet's steady member: from the second minute on it has run longer than a budget window when Redis
+ * goes, so a budget that holds back a new instance's share for a window still has C's to spend during the outage
+ * (in a 1-minute run every instance is younger than that). Redis goes early in the cycle because a budget may also
+ * hold back for a window what a Redis that came back empty forgot (the recovery check waits for that window, see
+ * instances.ts): early, that window ends soon after the run does. Every event is printed when it begins and when it
+ * is done.
  */
 
 export type ChurnKind = 'Redis stopped' | 'Redis restarted empty' | 'SIGKILL, restart' | 'SIGTERM, restart';
@@ -51,7 +53,8 @@ export function churnSchedule(minutes: number, instances: number): ChurnStep[] {
   const cycles = Math.max(1, Math.floor(minutes));
   for (let cycle = 0; cycle < cycles; cycle++) {
     const at = (ms: number) => Math.round(cycle * CYCLE_MS + ms * scale);
-    const nth = (k: number) => (cycle + k) % instances;
+    const churned = Math.max(1, instances - 1);
+    const nth = (k: number) => (cycle + k) % churned;
     steps.push(
       { atMs: at(3_000), kind: 'SIGTERM, restart', instance: nth(0) },
       { atMs: at(8_000), kind: 'Redis stopped' },
