@@ -16,7 +16,6 @@ import { Agent, request } from 'undici';
 import { startSimulator } from '../src/simulator/index.ts';
 import { calm, startChaos } from './soak/chaos.ts';
 import { type Check, clientChecks, hostileCheck, mb, median, printChecks, samplesOf } from './soak/checks.ts';
-import { killOnExit } from './soak/children.ts';
 import { startSoakGateway } from './soak/gateway-process.ts';
 import { HostileRecord, hostileClient } from './soak/hostile.ts';
 import { SoakRecord } from './soak/record.ts';
@@ -86,8 +85,6 @@ const gateway = await startSoakGateway(
   },
   [primary, secondary],
 );
-// However the soak ends (a thrown error, Ctrl-C), the gateway process does not outlive it.
-killOnExit(() => gateway.signal('SIGKILL'));
 
 const { fixtures } = sim;
 const tenants = soakTenants(sim);

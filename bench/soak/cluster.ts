@@ -9,7 +9,6 @@
  */
 
 import { type Availability, availabilityOf } from './availability.ts';
-import { killOnExit } from './children.ts';
 import { type SoakGateway, startSoakGateway } from './gateway-process.ts';
 import type { Target } from './tenant.ts';
 
@@ -68,8 +67,6 @@ export class Cluster {
   async start(instance: number): Promise<InstanceProcess> {
     const startedAt = Date.now();
     const gateway = await startSoakGateway(this.#env(instance), this.#secrets, this.#notable);
-    const forget = killOnExit(() => gateway.signal('SIGKILL'));
-    void gateway.gone.then(forget);
     const started: InstanceProcess = { instance, gateway, startedAt, readyAt: Date.now(), stop: null };
     this.processes.push(started);
     this.#current[instance] = started;

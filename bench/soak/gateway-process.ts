@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killOnExit } from './children.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BANNER = /GraphiQL at (http:\/\/\S+)/;
@@ -57,6 +58,9 @@ export async function startSoakGateway(
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // However the soak ends (a thrown error, Ctrl-C, CI's SIGTERM), the gateway does not outlive it.
+  const forget = killOnExit(() => child.kill('SIGKILL'));
+  child.once('exit', forget);
   // SOAK_LOG_DIR=<dir> keeps each gateway's output in <dir>/gateway-<pid>.log, to look into a failed check.
   const logDir = process.env.SOAK_LOG_DIR;
   const log: WriteStream | undefined = logDir

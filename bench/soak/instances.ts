@@ -13,6 +13,7 @@
  * check failed. Every child (redis-server, gateways) is killed on every way out (children.ts). Traffic goes to
  * 127.0.0.1 only; the run ends by itself.
  */
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Agent } from 'undici';
 import { startSimulator } from '../../src/simulator/index.ts';
@@ -60,6 +61,12 @@ export interface InstancesSoakOptions {
 export async function soakInstances(options: InstancesSoakOptions): Promise<number> {
   const { minutes, clients, instances } = options;
   const began = Date.now();
+  if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    process.stderr.write(
+      'soak --instances starts a redis-server of its own: install it (apt-get install redis-server)\n',
+    );
+    return 2;
+  }
   const redis = await PrivateRedis.start();
   killOnExit(() => void redis.stop());
   // Tokens of the primary tenant for the poll probe and the hostile client: their budgets are their own, so the
