@@ -69,8 +69,10 @@ export async function soakInstances(options: InstancesSoakOptions): Promise<numb
   }
   const redis = await PrivateRedis.start();
   killOnExit(() => void redis.stop());
-  // Tokens of the primary tenant for the poll probe and the hostile client: their budgets are their own, so the
-  // probe's polls are all the probe's and the hostile uploads reach the size limit instead of a spent budget.
+  // Tokens of the primary tenant for the poll probe and the hostile client, with budgets of their own: every
+  // get_status of the probe's token is a poll, and the hostile uploads reach the size limit whenever their own
+  // budget (not one the workload spent) has an upload slot. The probe's task blocks one deployment's runs for the
+  // soak: the clients' runs of it answer CONFLICT, a contract code.
   const probeToken = randomUUID();
   const hostileToken = randomUUID();
   const sim = await startSimulator({
