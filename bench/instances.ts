@@ -53,22 +53,36 @@ function maxInAnyMinute(times: number[]): number {
   return best;
 }
 
+/** How long after start each instance's reserve of the shared budget opens: 0 for instances that have run
+ * longer than a minute, 'default' for a fresh start (one window later, src/redis/budget-split.ts). */
+type ReserveOpening = number | 'default';
+
 async function runOnce(
   label: string,
   instances: number,
   redisUrl: string | null,
   seconds = SECONDS,
+  reserveOpensAfterMs: ReserveOpening = 0,
 ): Promise<Figures> {
   const sim = await startSimulator({ rateLimits: 'documented' });
   const prefix = `epmware-gateway-bench:${randomUUID().slice(0, 8)}:`;
-  const env: Record<string, string> = { LOG_LEVEL: 'error', REDIS_KEY_PREFIX: prefix };
+  const env: Record<string, string> = {
+    LOG_LEVEL: 'error',
+    REDIS_KEY_PREFIX: prefix,
+    GATEWAY_INSTANCES: String(instances),
+  };
   if (redisUrl) env.REDIS_URL = redisUrl;
   const gateways: Gateway[] = [];
   const urls: URL[] = [];
   for (let n = 0; n < instances; n++) {
     const gateway = createGateway(
       { ...loadConfig(env), epmwareUrl: new URL(sim.url) },
-      { logStream: { write() {} } },
+      {
+        logStream: { write() {} },
+        upstream: {
+          budgetReserveOpensAfterMs: reserveOpensAfterMs === 'default' ? undefined : reserveOpensAfterMs,
+        },
+      },
     );
     gateways.push(gateway);
     urls.push(await gateway.listen(0, '127.0.0.1'));
@@ -125,6 +139,7 @@ async function main(): Promise<void> {
   await runOnce('warm-up', 1, null, 3);
   rows.push(await runOnce('4 instances, no Redis (reference: before)', 4, null));
   for (const n of [1, 2, 4]) rows.push(await runOnce(`${n} instance(s), one Redis`, n, REDIS_URL));
+  rows.push(await runOnce('4 instances, one Redis, their first minute', 4, REDIS_URL, SECONDS, 'default'));
   const reference = rows[0] as Figures;
   process.stdout.write(
     [
