@@ -8,7 +8,6 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -26,6 +25,7 @@ import {
   stageEnv,
   stageNamed,
 } from './deploy-files.ts';
+import { freePort } from './free-port.ts';
 import { PROJECT_ROOT } from './gateway-process.ts';
 
 const run = promisify(execFile);
@@ -79,17 +79,6 @@ async function replayNpmCi(stage: Stage, dir: string): Promise<void> {
   expect(only?.args).toMatch(/^npm ci( --[a-z-]+(=\S+)?)*$/);
   const args = (only?.args ?? '').split(/\s+/).slice(1);
   await run('npm', [...args, '--offline'], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '' } });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The container's environment: the image's ENV and what `docker run -e` adds, nothing from this process. */

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../src/simulator/index.ts';
 import { DEPLOY_DIR, gatewayServices, haproxyVariables, readCompose } from './deploy-files.ts';
+import { freePort } from './free-port.ts';
 import { BUILT_ENTRY, type GatewayProcess, startGatewayProcess } from './gateway-process.ts';
 import { PrivateRedis } from './redis-support.ts';
 
@@ -26,17 +27,6 @@ export function haproxyMissing(): string | null {
   if (process.env.CI === 'true') throw new Error(`CI=true and ${missing}`);
   process.stderr.write(`SKIPPED the HAProxy topology test: ${missing}\n`);
   return missing;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A TCP forwarder to the simulator that can be cut (refusing connections) and restored on the same port. */

@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -13,6 +12,7 @@ import { type Config, loadConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../src/simulator/index.ts';
 import type { UpstreamTuning } from '../src/upstream/client.ts';
+import { freePort } from './free-port.ts';
 import type { GraphQLResponse } from './harness.ts';
 
 export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
@@ -201,18 +201,6 @@ export async function redisReady(gateway: Gateway, up = true, tries = 200): Prom
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`redis never became ${up ? 'up' : 'down'} for this instance`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A redis-server of the test's own, on a free port, which it may stop and start again on the same port. */
