@@ -4,7 +4,8 @@
  * its memory (budget-split.ts says why that never exceeds the total through restarts and outages).
  *
  * The pool is one sliding window per credential fingerprint and endpoint class (a ZSET of send times), taken
- * atomically by a Lua script that also says how long until the next slot when there is none. This instance's own
+ * atomically by a Lua script that also says how long until the next slot when there is none (budget-pool.ts,
+ * budget-scripts.ts). This instance's own
  * waiters stay in a local queue per credential, interactive before background and FIFO within a priority; only
  * the head asks Redis. With no pool slot the head takes one from the reserve if it has one now, else waits for
  * whichever comes first (bounded by its deadline); a claim that cannot be served before its deadline (minus
@@ -14,7 +15,7 @@
  *
  * Hand-written rather than rate-limiter-flexible: its limiters count points per key, but this budget must date a
  * slot by the answer (settle), give it back when the request was never sent (cancel), take a standard slot and an
- * upload/bulk slot atomically, and honour a Retry-After hold; each of those is a line of Lua here.
+ * upload/bulk slot atomically, and honour a Retry-After hold; each of those is a line of Lua in budget-scripts.ts.
  */
 import { GatewayError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -29,7 +30,7 @@ import {
   type Priority,
   RequestBudget,
 } from '../upstream/budget.ts';
-import { CHECK_EPOCH, HOLD, SETTLE_SLOT, TAKE_SLOT } from './budget-scripts.ts';
+import { SharedPool } from './budget-pool.ts';
 import { splitBudget } from './budget-split.ts';
 import type { RedisConnection } from './connection.ts';
 import type { SharedStateMetrics } from './state-metrics.ts';
@@ -67,48 +68,21 @@ interface LocalQueue {
   timer: NodeJS.Timeout | undefined;
 }
 
-/** A slot (of the pool, or of the reserve recorded in Redis's total), or how long until one could come. */
+/** A slot, or how long until one could come. */
 type Taken = { ok: true; permit: Permit } | { ok: false; waitMs: number };
-
-/** TAKE_SLOT's reply: source (0 none, 1 pool, 2 reserve), now or the pool's wait, Redis's epoch, whether this
- * call closed the pool, the total's wait. */
-type TakeReply = [number, number, string, number, number];
-
-const FROM_POOL = 1;
-const FROM_RESERVE = 2;
-
-/** Both parts of a reserve slot taken while Redis is up: the reserve's own and its line in Redis's total. */
-function both(first: Permit, second: Permit): Permit {
-  return {
-    settle: () => {
-      first.settle();
-      second.settle();
-    },
-    cancel: () => {
-      first.cancel();
-      second.cancel();
-    },
-  };
-}
-
-let slotSequence = 0;
 
 export class SharedBudget implements Budget {
   readonly #redis: RedisConnection;
   readonly #limits: Record<EndpointClass, number>;
-  /** The pool's limits, counted in Redis. */
-  readonly #pool: Record<EndpointClass, number>;
+  /** The pool, counted in Redis. */
+  readonly #pool: SharedPool;
   readonly #windowMs: number;
   readonly #metrics: GatewayMetrics;
   readonly #stateMetrics: SharedStateMetrics;
-  readonly #logger: Logger;
   /** This instance's reserve, counted here: spent when the pool has no slot, and alone while Redis is away. */
   readonly #reserve: RequestBudget;
   readonly #queues = new Map<string, LocalQueue>();
-  readonly #instanceId = Math.random().toString(36).slice(2, 10);
   readonly #stopWatching: () => void;
-  /** The Redis epoch this instance last saw ('' before its first answer). */
-  #epoch = '';
   #closed = false;
 
   constructor(options: SharedBudgetOptions) {
@@ -117,9 +91,15 @@ export class SharedBudget implements Budget {
     this.#windowMs = options.windowMs ?? 60_000;
     this.#metrics = options.metrics;
     this.#stateMetrics = options.stateMetrics;
-    this.#logger = options.logger;
     const split = splitBudget(this.#limits, options.instances);
-    this.#pool = split.pool;
+    this.#pool = new SharedPool({
+      redis: options.redis,
+      limits: this.#limits,
+      pool: split.pool,
+      windowMs: this.#windowMs,
+      stateMetrics: options.stateMetrics,
+      logger: options.logger,
+    });
     this.#reserve = new RequestBudget({
       perMinute: options.perMinute,
       limits: split.reserve,
@@ -129,7 +109,7 @@ export class SharedBudget implements Budget {
       metrics: options.metrics,
     });
     this.#stopWatching = this.#redis.onStateChange((up) => {
-      if (up) void this.#checkEpoch();
+      if (up) void this.#pool.checkEpoch();
       // Waiters sleeping on a slot Redis promised move to the reserve now, not when they wake.
       else for (const queue of this.#queues.values()) void this.#pump(queue);
     });
@@ -143,7 +123,7 @@ export class SharedBudget implements Budget {
   async acquire(claim: BudgetClaim): Promise<Permit> {
     if (!this.#redis.isUp()) return this.#acquireLocally(claim);
     // A class whose pool is empty (a limit too small to split) is served by the reserve alone.
-    if (this.#classes(claim).some((c) => this.#pool[c] <= 0)) return this.#reserve.acquire(claim);
+    if (!this.#pool.serves(this.#classes(claim))) return this.#reserve.acquire(claim);
     const queueKey = `${claim.credentialKey}:${claim.endpointClass}`;
     const queue = this.#queues.get(queueKey);
     if (!queue) {
@@ -163,9 +143,7 @@ export class SharedBudget implements Budget {
   pause(credentialKey: string, endpointClass: EndpointClass, until: number): void {
     this.#reserve.pause(credentialKey, endpointClass, until);
     const ms = until - Date.now();
-    if (ms <= 0 || !this.#redis.isUp()) return;
-    const hold = this.#redis.key('budget-hold', credentialKey, endpointClass);
-    this.#redis.commands.eval(HOLD, 1, hold, String(ms)).catch(() => this.#stateMetrics.fellBack('budget'));
+    if (ms > 0 && this.#redis.isUp()) this.#pool.hold(credentialKey, endpointClass, ms);
   }
 
   close(): void {
@@ -192,89 +170,18 @@ export class SharedBudget implements Budget {
     return claim.endpointClass === 'standard' ? ['standard'] : [claim.endpointClass, 'standard'];
   }
 
-  /** Redis is back: if it lost the budget's window, close the pool now rather than at this instance's next claim. */
-  async #checkEpoch(): Promise<void> {
-    try {
-      const keys = [this.#redis.key('budget-epoch'), this.#redis.key('budget-pool-hold')];
-      const [epoch, closed] = (await this.#redis.commands.eval(
-        CHECK_EPOCH,
-        keys.length,
-        ...keys,
-        String(this.#windowMs),
-        '',
-        this.#epoch,
-        this.#newEpoch(),
-      )) as [string, number];
-      this.#learnEpoch(epoch, closed);
-    } catch {
-      this.#stateMetrics.fellBack('budget');
-    }
-  }
-
-  #newEpoch(): string {
-    return `${this.#instanceId}:${Date.now()}`;
-  }
-
-  #learnEpoch(epoch: string, closed: number): void {
-    if (closed === 1) {
-      this.#logger.warn(
-        `redis came back without the budget's window: the shared pool stays closed for ${this.#windowMs} ms, ` +
-          'every instance spends only its own reserve meanwhile',
-      );
-    }
-    this.#epoch = epoch;
-  }
-
-  /**
-   * One question to Redis: a pool slot, or else the reserve's slot this instance offers (taken here first, given
-   * back unless Redis's total has room for it). Without either, how long until the first of them could come.
-   */
+  /** A slot of the pool or, failing that, of the reserve; else how long until the first of them could come. */
   async #take(claim: BudgetClaim): Promise<Taken> {
     const classes = this.#classes(claim);
-    const pools = classes.map((c) => this.#redis.key('budget', claim.credentialKey, c));
-    const totals = classes.map((c) => this.#redis.key('budget-total', claim.credentialKey, c));
-    const keys = [
-      this.#redis.key('budget-epoch'),
-      this.#redis.key('budget-pool-hold'),
-      ...classes.flatMap((c, i) => [
-        pools[i] ?? '',
-        totals[i] ?? '',
-        this.#redis.key('budget-hold', claim.credentialKey, c),
-      ]),
-    ];
-    const member = `${this.#instanceId}:${++slotSequence}`;
-    const offered = this.#reserve.tryTake(claim.credentialKey, classes);
-    let reply: TakeReply;
-    try {
-      reply = (await this.#redis.commands.eval(
-        TAKE_SLOT,
-        keys.length,
-        ...keys,
-        String(this.#windowMs),
-        member,
-        this.#epoch,
-        this.#newEpoch(),
-        offered ? '1' : '0',
-        ...classes.flatMap((c) => [String(this.#pool[c]), String(this.#limits[c])]),
-      )) as TakeReply;
-    } catch (error) {
-      offered?.cancel();
-      throw error;
-    }
-    const [source, poolWaitMs, epoch, closed, totalWaitMs] = reply;
-    this.#learnEpoch(epoch, closed);
-    if (source === FROM_POOL) {
-      offered?.cancel();
-      return { ok: true, permit: this.#permit([...pools, ...totals], member) };
-    }
-    if (source === FROM_RESERVE && offered)
-      return { ok: true, permit: both(offered, this.#permit(totals, member)) };
-    offered?.cancel();
-    const reserveWaitMs = Math.max(
-      totalWaitMs,
-      this.#reserve.freeAt(claim.credentialKey, classes) - Date.now(),
+    const answer = await this.#pool.take(
+      claim.credentialKey,
+      classes,
+      this.#reserve.tryTake(claim.credentialKey, classes),
     );
-    return { ok: false, waitMs: Math.max(0, Math.min(poolWaitMs, reserveWaitMs)) };
+    if (answer.ok) return answer;
+    const reserveAt = this.#reserve.freeAt(claim.credentialKey, classes);
+    const reserveWaitMs = Math.max(answer.totalWaitMs, reserveAt - Date.now());
+    return { ok: false, waitMs: Math.max(0, Math.min(answer.poolWaitMs, reserveWaitMs)) };
   }
 
   #tooLate(claim: BudgetClaim, waitMs: number): boolean {
@@ -377,34 +284,6 @@ export class SharedBudget implements Budget {
     clearTimeout(waiter.timer);
     waiter.claim.signal?.removeEventListener('abort', waiter.onAbort);
     this.#metrics.budgetQueueLength.dec({ priority: waiter.claim.priority });
-  }
-
-  /** A slot granted by Redis in these windows (the pool's and the total's, or the total's alone). */
-  #permit(windows: string[], member: string): Permit {
-    let done = false;
-    const redis = this.#redis;
-    const commands = redis.commands;
-    return {
-      settle: () => {
-        if (done) return;
-        done = true;
-        // Nothing is sent to a Redis that is down: the slot stays dated by its send (or Redis lost it anyway).
-        if (!redis.isUp()) return;
-        // Not awaited: the answer is already here. If it fails the slot stays dated by its send, a few ms early.
-        commands
-          .eval(SETTLE_SLOT, windows.length, ...windows, member)
-          .catch(() => this.#stateMetrics.fellBack('budget'));
-      },
-      cancel: () => {
-        if (done) return;
-        done = true;
-        // While Redis is down the slot stays taken there until its window passes: on the safe side.
-        if (!redis.isUp()) return;
-        const pipeline = commands.pipeline();
-        for (const window of windows) pipeline.zrem(window, member);
-        pipeline.exec().catch(() => this.#stateMetrics.fellBack('budget'));
-      },
-    };
   }
 
   #refusal(claim: BudgetClaim): GatewayError {
