@@ -20,16 +20,17 @@ import { startSoakGateway } from './soak/gateway-process.ts';
 import { HostileRecord, hostileClient } from './soak/hostile.ts';
 import { SoakRecord } from './soak/record.ts';
 import { awaitRecovery, describeRecovery, recoveryProbes } from './soak/recovery.ts';
+import {
+  HANG_MS,
+  hostileOptions,
+  MAX_UPLOAD_BYTES,
+  SUBSCRIPTION_MS,
+  UPLOAD_RATE_WINDOW_MS,
+  UPSTREAM_TIMEOUT_MS,
+} from './soak/settings.ts';
 import { soakTenants } from './soak/tenants.ts';
 import { client, receivedWrites, type Target, type Workload } from './soak/workload.ts';
 
-/** The gateway's UPSTREAM_TIMEOUT_MS during the soak: faults delay answers past it. */
-const UPSTREAM_TIMEOUT_MS = 2_000;
-/** A request may make a few upstream calls one after another (a write, its read-back, a task's status), each
- * bounded by UPSTREAM_TIMEOUT_MS; past four of them it hangs. */
-const HANG_MS = 4 * UPSTREAM_TIMEOUT_MS + 2_000;
-/** A subscription ends with its task (4 s) or, under faults, after the watcher's failure budget (30 s). */
-const SUBSCRIPTION_MS = 60_000;
 const RECOVERY_MS = 5_000;
 const RSS_TOLERANCE = 0.15;
 /** Shorter runs are still growing into their working size under faults: their RSS trend says nothing of a leak. */
@@ -38,10 +39,6 @@ const RSS_TREND_MIN_MINUTES = 3;
 const RSS_CEILING_BYTES = 512 * 1024 * 1024;
 /** Traffic without faults before the soak proper: the first minute's RSS is then a warmed-up process'. */
 const WARM_UP_MS = 15_000;
-/** Small, so the hostile client's oversized upload is cheap to send; the soak's own files are a few bytes. */
-const MAX_UPLOAD_BYTES = 64 * 1024;
-/** The upload pace window: the gateway closes a stalled upload after it, so the hostile client's stall is short. */
-const UPLOAD_RATE_WINDOW_MS = 5_000;
 
 const { values } = parseArgs({
   options: {
@@ -124,17 +121,7 @@ const progress = setInterval(() => {
 const until = startedAt + minutes * 60_000;
 await Promise.all([
   ...Array.from({ length: clients }, (_, index) => client(workload, index, until)),
-  hostileClient(
-    workload,
-    hostile,
-    {
-      maxUploadBytes: MAX_UPLOAD_BYTES,
-      stallCloseMs: UPLOAD_RATE_WINDOW_MS + 5_000,
-      erpConfigName: tenants[0].erpConfigName,
-      token: primary,
-    },
-    until,
-  ),
+  hostileClient(workload, hostile, hostileOptions(tenants[0].erpConfigName, primary), until),
 ]);
 clearInterval(progress);
 chaos.stop();

@@ -29,19 +29,21 @@ import { instanceChecks, printFigures } from './instances-checks.ts';
 import { judgePolls, probePolls, startPollProbe } from './poll-probe.ts';
 import { SoakRecord } from './record.ts';
 import { awaitRecovery, recoveryProbes } from './recovery.ts';
+import {
+  HANG_MS,
+  hostileOptions,
+  MAX_UPLOAD_BYTES,
+  SUBSCRIPTION_MS,
+  UPLOAD_RATE_WINDOW_MS,
+  UPSTREAM_TIMEOUT_MS,
+} from './settings.ts';
 import { soakTenants } from './tenants.ts';
 import { client, receivedWrites, type Workload } from './workload.ts';
 
-/** As in the single-instance soak: faults delay answers past it. */
-const UPSTREAM_TIMEOUT_MS = 2_000;
-const HANG_MS = 4 * UPSTREAM_TIMEOUT_MS + 2_000;
-const SUBSCRIPTION_MS = 60_000;
 const RECOVERY_MS = 10_000;
 const WARM_UP_MS = 10_000;
 const SHUTDOWN_DRAIN_MS = 1_000;
 const TASK_DURATION_MS = 4_000;
-const MAX_UPLOAD_BYTES = 64 * 1024;
-const UPLOAD_RATE_WINDOW_MS = 5_000;
 /** EPMware's documented limit, which the simulator enforces here: the gateways' budget must be the same. */
 const RATE_LIMIT_PER_MIN = 100;
 /**
@@ -162,17 +164,7 @@ export async function soakInstances(options: InstancesSoakOptions): Promise<numb
     }, 20_000);
     await Promise.all([
       ...Array.from({ length: clients }, (_, index) => client(workload, index, until)),
-      hostileClient(
-        workload,
-        hostile,
-        {
-          maxUploadBytes: MAX_UPLOAD_BYTES,
-          stallCloseMs: UPLOAD_RATE_WINDOW_MS + 5_000,
-          erpConfigName: tenants[0].erpConfigName,
-          token: hostileToken,
-        },
-        until,
-      ),
+      hostileClient(workload, hostile, hostileOptions(tenants[0].erpConfigName, hostileToken), until),
     ]);
     clearInterval(progress);
     // The last churn event may still be bringing an instance up: recovery is timed from when everything stopped.
