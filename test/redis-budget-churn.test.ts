@@ -17,7 +17,7 @@ import {
 
 const missing = redisServerMissing();
 
-const WINDOW_MS = 4_000;
+const WINDOW_MS = 10_000;
 const LIMIT = 12;
 /** Three instances: a reserve of ⌊12 / 6⌋ = 2 each, a pool of 12 − 3 × 2 = 6. */
 const env = {
