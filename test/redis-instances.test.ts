@@ -4,6 +4,8 @@
  * answers never reach another token. Skipped with a message when no Redis answers (CI=true fails instead).
  */
 import { describe, expect, it } from 'vitest';
+import { Credential } from '../src/upstream/credential.ts';
+import { Epmware } from '../src/upstream/epmware.ts';
 import { type Instance, redisMissing, sharedRedisInstances } from './redis-support.ts';
 
 const missing = await redisMissing();
@@ -76,6 +78,46 @@ describe.skipIf(missing !== null)('several instances sharing one Redis', () => {
     // B and C did not go upstream: A's read-back after the write stored the fresh answer under the new version,
     // which they found in Redis; the entries they held under the old version were unreachable.
     expect(shared.sim.requests({ method: 'GET' })).toHaveLength(0);
+  });
+
+  it("one instance's task polls cannot take the minute from another instance's users", async () => {
+    // 8 a minute, two instances: a reserve of 2 each, a pool of 4. Background claims fill at most 3 of the pool
+    // and 6 of the total (src/redis/budget-pool.ts); without that ceiling A's polls would take 6 and leave B 2.
+    const env = {
+      UPSTREAM_RATE_LIMIT_PER_MIN: '8',
+      GATEWAY_INSTANCES: '2',
+      CACHE_TTL_MS: '0',
+      UPSTREAM_TIMEOUT_MS: '1000',
+    };
+    const [a, b] = await shared.start(2, env, { budgetWindowMs: 30_000 });
+    if (!a || !b) throw new Error('two instances expected');
+    const token = shared.sim.tokens.secondary;
+    shared.sim.clearRequests();
+    const polls = new Epmware(a.gateway.services.upstream, new Credential(token));
+    const taskId = shared.sim.fixtures.succeededTaskId;
+    const polled = await Promise.allSettled(
+      // A poller's own requests: never joined to one another.
+      Array.from({ length: 8 }, () => polls.pollTaskStatus(taskId, new AbortController().signal)),
+    );
+    // The secondary token has no such task: a poll that reached EPMware fails NOT_FOUND, one the budget refused
+    // fails RATE_LIMITED.
+    const refused = polled.filter(
+      (outcome) =>
+        outcome.status === 'rejected' && (outcome.reason as { code?: string }).code === 'RATE_LIMITED',
+    );
+    expect(8 - refused.length).toBe(5);
+    const codes: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const answer = await b.graphql(
+        'query ($n: String!) { deployment(name: $n) { latestExecution { id } } }',
+        { n: `NO_SUCH_POLLED_${i}` },
+        token,
+      );
+      codes.push(String(answer.errors?.[0]?.extensions?.code));
+    }
+    // The pool's last slot and B's reserve: three users served, the rest refused at once.
+    expect(codes.filter((code) => code === 'NOT_FOUND')).toHaveLength(3);
+    expect(shared.sim.requests()).toHaveLength(8);
   });
 
   it('two tokens across instances: nothing of one is ever served to the other', async () => {

@@ -4,7 +4,7 @@
  * pool's window. Everything here is a round trip to Redis; the queueing around it is SharedBudget's.
  */
 import type { Logger } from '../observability/logger.ts';
-import type { EndpointClass, Permit } from '../upstream/budget.ts';
+import type { EndpointClass, Permit, Priority } from '../upstream/budget.ts';
 import { CHECK_EPOCH, HOLD, SETTLE_SLOT, TAKE_SLOT } from './budget-scripts.ts';
 import type { RedisConnection } from './connection.ts';
 import type { SharedStateMetrics } from './state-metrics.ts';
@@ -45,6 +45,17 @@ export interface SharedPoolOptions {
   logger: Logger;
 }
 
+/**
+ * The most of the pool and of the total a background claim (a task poll) may fill. Each instance puts its own
+ * interactive waiters first, but Redis serves whichever instance asks: without a ceiling, one instance's polls
+ * could take every slot of the minute while another instance's users wait. A quarter stays for interactive work.
+ */
+const BACKGROUND_SHARE = 0.75;
+
+function ceiling(limit: number, priority: Priority): number {
+  return priority === 'background' ? Math.max(1, Math.floor(limit * BACKGROUND_SHARE)) : limit;
+}
+
 let slotSequence = 0;
 
 export class SharedPool {
@@ -79,6 +90,7 @@ export class SharedPool {
   async take(
     credentialKey: string,
     classes: readonly EndpointClass[],
+    priority: Priority,
     offered?: Permit,
   ): Promise<PoolAnswer> {
     const pools = classes.map((c) => this.#redis.key('budget', credentialKey, c));
@@ -104,7 +116,10 @@ export class SharedPool {
         this.#epoch,
         this.#newEpoch(),
         offered ? '1' : '0',
-        ...classes.flatMap((c) => [String(this.#pool[c]), String(this.#limits[c])]),
+        ...classes.flatMap((c) => [
+          String(ceiling(this.#pool[c], priority)),
+          String(ceiling(this.#limits[c], priority)),
+        ]),
       )) as TakeReply;
     } catch (error) {
       offered?.cancel();

@@ -176,6 +176,7 @@ export class SharedBudget implements Budget {
     const answer = await this.#pool.take(
       claim.credentialKey,
       classes,
+      claim.priority,
       this.#reserve.tryTake(claim.credentialKey, classes),
     );
     if (answer.ok) return answer;
