@@ -5,6 +5,11 @@
  * and counted on what the simulator received. A redis-server of this test's own, restarted without its data.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/observability/logger.ts';
+import { GatewayMetrics } from '../src/observability/metrics.ts';
+import { connectRedis } from '../src/redis/connection.ts';
+import { SharedBudget } from '../src/redis/shared-budget.ts';
+import { SharedStateMetrics } from '../src/redis/state-metrics.ts';
 import { type Simulator, startSimulator } from '../src/simulator/index.ts';
 import {
   type Instance,
@@ -158,6 +163,43 @@ describe.skipIf(missing !== null)('the shared budget through churn', () => {
     // The replacement knew the earlier Redis too (it had connected before the restart): whoever checked first
     // closed the pool, once.
     expect(closedBy()).toHaveLength(1);
+  });
+
+  it("500 credentials: what the shared budget keeps in memory (the reserve's windows) stays at its maximum", async () => {
+    const logger = createLogger('error', { write() {} });
+    const metrics = new GatewayMetrics();
+    const connection = connectRedis(new URL(redis.url), testPrefix('flood'), logger);
+    await until(() => connection.isUp(), 'redis connected');
+    const budget = new SharedBudget({
+      redis: connection,
+      // 6 a minute for three instances: a pool of 3 and a reserve of 1, so each credential's fourth slot comes from
+      // the reserve and its window stays in memory for a minute.
+      perMinute: 6,
+      instances: 3,
+      maxWindows: 50,
+      reserveOpensAt: 0,
+      metrics,
+      stateMetrics: new SharedStateMetrics(metrics.registry),
+      logger,
+    });
+    try {
+      for (let i = 0; i < 500; i++) {
+        for (let slot = 0; slot < 4; slot++) {
+          const permit = await budget.acquire({
+            credentialKey: `flood-${i}`,
+            endpointClass: 'standard',
+            priority: 'interactive',
+            deadline: Date.now() + 5_000,
+            endpoint: 'security/users',
+          });
+          permit.settle();
+        }
+        expect(budget.size).toBeLessThanOrEqual(50);
+      }
+    } finally {
+      budget.close();
+      await connection.close();
+    }
   });
 
   it('GATEWAY_INSTANCES set too low: while Redis is up, the instances together still spend at most the limit', async () => {
